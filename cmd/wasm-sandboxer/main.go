@@ -1,0 +1,141 @@
+// Command wasm-sandboxer is a containerd sandboxer for WebAssembly (WASI
+// preview 1) workloads: it serves containerd's Sandbox Controller API over
+// gRPC and, per sandbox, the task API v3 over ttrpc.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	api "github.com/containerd/containerd/api/services/sandbox/v1"
+	"github.com/containerd/log"
+	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/events"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpcerr"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/version"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
+	"github.com/wasm-sandboxer/wasm-sandboxer/sandboxer"
+)
+
+type options struct {
+	listen            string
+	stateDir          string
+	logLevel          string
+	containerdAddress string
+	showVersion       bool
+}
+
+func main() {
+	var o options
+	fs := flag.NewFlagSet("wasm-sandboxer", flag.ContinueOnError)
+	fs.StringVar(&o.listen, "listen", "/run/wasm-sandboxer/sandboxer.sock", "unix socket serving the Sandbox Controller API (gRPC)")
+	fs.StringVar(&o.stateDir, "state-dir", "/run/wasm-sandboxer", "directory for sandbox state and task sockets")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+	fs.StringVar(&o.containerdAddress, "containerd-address", "/run/containerd/containerd.sock", "containerd's gRPC socket; task events go to <address>.ttrpc")
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "wasm-sandboxer: unexpected arguments %q\n", fs.Args())
+		os.Exit(2)
+	}
+	if o.showVersion {
+		fmt.Printf("wasm-sandboxer %s\n", version.Version)
+		return
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintf(os.Stderr, "wasm-sandboxer: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	if err := log.SetLevel(o.logLevel); err != nil {
+		return fmt.Errorf("--log-level %q: %w", o.logLevel, err)
+	}
+	logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano})
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ctx = log.WithLogger(ctx, log.G(ctx).WithField("pid", os.Getpid()))
+
+	if err := os.MkdirAll(o.stateDir, 0o700); err != nil {
+		return fmt.Errorf("--state-dir: %w", err)
+	}
+	rt, err := wazero.New(ctx)
+	if err != nil {
+		return err
+	}
+	defer rt.Close(context.Background())
+	pub, err := events.NewRemote(o.containerdAddress + ".ttrpc")
+	if err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	defer pub.Close()
+	ctrl, err := sandboxer.New(ctx, sandboxer.Config{StateDir: o.stateDir, Runtime: rt, Publisher: pub})
+	if err != nil {
+		return err
+	}
+	defer ctrl.Close(context.Background())
+
+	ln, err := listen(o.listen)
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer(grpc.UnaryInterceptor(rpcerr.GRPCInterceptor))
+	api.RegisterControllerServer(srv, ctrl)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.G(ctx).WithFields(log.Fields{"listen": o.listen, "state-dir": o.stateDir, "version": version.Version}).Info("wasm-sandboxer serving")
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.G(ctx).Info("shutting down")
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		// Wait RPCs block until a sandbox stops: do not wait for them.
+		srv.Stop()
+	}
+	os.Remove(o.listen)
+	return nil
+}
+
+// listen opens the controller socket, refusing to steal it from a daemon
+// that is still serving it.
+func listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("--listen: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("--listen %s: another process is serving this socket", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("--listen: remove stale socket: %w", err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("--listen: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("--listen: %w", err)
+	}
+	return ln, nil
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Private containerd + wasm-sandboxer on unix sockets in one directory.
+#
+#   hack/devenv.sh start DIR   start both; writes DIR/env (source it)
+#   hack/devenv.sh stop DIR    stop both, unmount what they left, remove DIR
+#
+# Nothing is shared with a system containerd: sockets, root, state, netns
+# mounts, CNI config and NRI all live under DIR. The binaries come from
+# _output/bin (make build, make containerd).
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bin=${WASM_SANDBOXER_BIN:-$top/_output/bin}
+cni_bin=${CNI_BIN_DIR:-/usr/lib/cni}
+
+die() { echo "devenv: $*" >&2; exit 1; }
+
+wait_socket() { # path pid name
+	local i
+	for i in $(seq 1 200); do
+		[ -S "$1" ] && return 0
+		kill -0 "$2" 2>/dev/null || die "$3 exited during start; see its log in $(dirname "$1")"
+		sleep 0.05
+	done
+	die "$3 did not create $1 within 10s"
+}
+
+write_configs() { # dir
+	local d=$1
+	mkdir -p "$d/cni/net.d" "$d/root" "$d/state" "$d/sandboxer" "$d/opt"
+	# A bridge network with host-local IPAM, as a node's pod network would
+	# be; loopback for every pod. No masquerading: nothing leaves the host.
+	cat >"$d/cni/net.d/10-wasmtest.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "wasmtest",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "wasmbr$(printf '%s' "$d" | cksum | cut -c1-5)",
+      "isGateway": true,
+      "ipMasq": false,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{"subnet": "10.$((RANDOM % 200 + 20)).0.0/24"}]],
+        "dataDir": "$d/cni/ipam"
+      }
+    },
+    {"type": "loopback"}
+  ]
+}
+EOF
+	cat >"$d/containerd.toml" <<EOF
+version = 3
+root = "$d/root"
+state = "$d/state"
+disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.erofs"]
+
+[grpc]
+  address = "$d/containerd.sock"
+
+[debug]
+  level = "${CONTAINERD_LOG_LEVEL:-info}"
+
+[proxy_plugins.wasm]
+  type = "sandbox"
+  address = "$d/sandboxer.sock"
+
+[plugins.'io.containerd.internal.v1.opt']
+  path = "$d/opt"
+
+[plugins.'io.containerd.grpc.v1.cri']
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+
+[plugins.'io.containerd.cri.v1.runtime']
+  netns_mounts_under_state_dir = true
+  enable_cdi = false
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.wasm]
+    runtime_type = "io.containerd.wasm.v1"
+    sandboxer = "wasm"
+    disable_pause_image_pull = true
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ["$cni_bin"]
+    conf_dir = "$d/cni/net.d"
+EOF
+}
+
+start() {
+	local d=$1
+	[ -n "$d" ] || die "usage: $0 start DIR"
+	for b in containerd ctr wasm-sandboxer containerd-shim-wasm-v1; do
+		[ -x "$bin/$b" ] || die "$bin/$b is missing: run 'make build containerd' first"
+	done
+	[ -x "$cni_bin/bridge" ] || die "CNI plugins not found in $cni_bin: apt-get install containernetworking-plugins"
+	mkdir -p "$d"
+	d=$(cd "$d" && pwd)
+	write_configs "$d"
+
+	"$bin/wasm-sandboxer" --listen "$d/sandboxer.sock" --state-dir "$d/sandboxer" \
+		--containerd-address "$d/containerd.sock" --log-level "${SANDBOXER_LOG_LEVEL:-debug}" \
+		>>"$d/sandboxer.log" 2>&1 &
+	echo $! >"$d/sandboxer.pid"
+	wait_socket "$d/sandboxer.sock" "$(cat "$d/sandboxer.pid")" wasm-sandboxer
+
+	# containerd finds containerd-shim-wasm-v1 on PATH.
+	PATH="$bin:$PATH" "$bin/containerd" --config "$d/containerd.toml" >>"$d/containerd.log" 2>&1 &
+	echo $! >"$d/containerd.pid"
+	wait_socket "$d/containerd.sock" "$(cat "$d/containerd.pid")" containerd
+	# The CRI plugin is ready once it answers a version request.
+	local i ok=
+	for i in $(seq 1 100); do
+		if "$bin/ctr" --address "$d/containerd.sock" version >/dev/null 2>&1; then ok=1; break; fi
+		sleep 0.1
+	done
+	[ -n "$ok" ] || die "containerd does not answer; see $d/containerd.log"
+
+	cat >"$d/crictl.yaml" <<EOF
+runtime-endpoint: unix://$d/containerd.sock
+image-endpoint: unix://$d/containerd.sock
+timeout: 30
+EOF
+	cat >"$d/env" <<EOF
+export DEVENV_DIR="$d"
+export CRI_CONFIG_FILE="$d/crictl.yaml"
+export CONTAINERD_ADDRESS="$d/containerd.sock"
+export CONTAINER_RUNTIME_ENDPOINT="unix://$d/containerd.sock"
+export IMAGE_SERVICE_ENDPOINT="unix://$d/containerd.sock"
+export WASM_SANDBOXER_SOCKET="$d/sandboxer.sock"
+export PATH="$bin:\$PATH"
+EOF
+	echo "devenv: containerd and wasm-sandboxer running in $d (source $d/env)"
+}
+
+stop_pid() { # pidfile name
+	[ -f "$1" ] || return 0
+	local pid
+	pid=$(cat "$1")
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$1"
+}
+
+stop() {
+	local d=$1
+	[ -n "$d" ] || die "usage: $0 stop DIR"
+	[ -d "$d" ] || return 0
+	d=$(cd "$d" && pwd)
+	stop_pid "$d/containerd.pid" containerd
+	stop_pid "$d/sandboxer.pid" wasm-sandboxer
+	# Unmount whatever is left below DIR (rootfs overlays, netns, shm),
+	# deepest first, then tear down the test bridge.
+	awk -v d="$d/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
+		umount -l "$m" 2>/dev/null || true
+	done
+	if [ -f "$d/cni/net.d/10-wasmtest.conflist" ]; then
+		br=$(sed -n 's/.*"bridge": "\(wasmbr[0-9]*\)".*/\1/p' "$d/cni/net.d/10-wasmtest.conflist")
+		[ -n "$br" ] && ip link del "$br" 2>/dev/null || true
+	fi
+	if [ -z "${DEVENV_KEEP:-}" ]; then
+		rm -rf "$d"
+	fi
+}
+
+case "${1:-}" in
+start) start "${2:-}" ;;
+stop) stop "${2:-}" ;;
+*) die "usage: $0 start|stop DIR" ;;
+esac

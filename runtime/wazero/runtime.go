@@ -1,0 +1,172 @@
+// Package wazero runs each Wasm module as a goroutine inside the daemon,
+// with wazero: the densest and fastest mode. A daemon restart ends these
+// modules.
+package wazero
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/confinedfs"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stdio"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
+	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+)
+
+// MaxModuleBytes bounds the size of a module file read from a rootfs.
+const MaxModuleBytes = 256 << 20
+
+// wasmMagic is the first four bytes of every Wasm binary.
+var wasmMagic = []byte{0x00, 0x61, 0x73, 0x6d}
+
+// Runtime runs modules as goroutines. One wazero runtime (and so one
+// compiled-code cache) serves every sandbox of the daemon.
+type Runtime struct {
+	rt    wazero.Runtime
+	cache *moduleCache
+}
+
+var _ task.Runtime = (*Runtime)(nil)
+
+// New returns a Runtime. Close it to free compiled code.
+func New(ctx context.Context) (*Runtime, error) {
+	cfg := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true). // kill works on a guest spinning in a loop
+		WithCompilationCache(wazero.NewCompilationCache())
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("instantiate WASI: %w", err)
+	}
+	return &Runtime{rt: rt, cache: newModuleCache(rt, defaultCacheEntries)}, nil
+}
+
+// Close frees every compiled module and the wazero runtime.
+func (r *Runtime) Close(ctx context.Context) error {
+	return r.rt.Close(ctx)
+}
+
+// CacheStats reports compiled-module cache hits and misses.
+func (r *Runtime) CacheStats() (hits, misses uint64) { return r.cache.stats() }
+
+// Prepare resolves args[0] in the confined rootfs, compiles it (once per
+// digest) and opens the task's stdio.
+func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Process, retErr error) {
+	cfg := spec.Config
+	var fsOpts []confinedfs.Option
+	if cfg.RootReadOnly {
+		fsOpts = append(fsOpts, confinedfs.ReadOnly())
+	}
+	root, err := confinedfs.New(spec.Rootfs, fsOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("rootfs %q: %w", spec.Rootfs, err)
+	}
+	defer func() {
+		if retErr != nil {
+			root.Close()
+		}
+	}()
+	guestPath, err := root.LookPath(cfg.Args[0], cfg.Cwd, cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("module: %w", errdefs.ErrNotFound.WithMessage(err.Error()))
+	}
+	bin, err := readModule(root, guestPath)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(bin)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	compiled, err := r.cache.get(ctx, digest, bin)
+	if err != nil {
+		return nil, fmt.Errorf("module %s (%s): %w", guestPath, digest, err)
+	}
+	defer func() {
+		if retErr != nil {
+			r.cache.release(digest)
+		}
+	}()
+	if err := checkMemory(compiled, cfg.MemoryLimitPages()); err != nil {
+		return nil, fmt.Errorf("module %s: %w", guestPath, err)
+	}
+	mounts, err := preopens(root, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			for _, m := range mounts {
+				m.Close()
+			}
+		}
+	}()
+	ios, err := stdio.Open(ctx, spec.Stdin, spec.Stdout, spec.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	log.G(ctx).WithFields(log.Fields{"id": spec.ID, "module": guestPath, "digest": digest}).Debug("module prepared")
+	return newProcess(r, spec.ID, digest, compiled, moduleConfig(cfg, root, mounts, ios), root, mounts, ios, cfg.MemoryLimit), nil
+}
+
+func readModule(root *confinedfs.FS, guestPath string) ([]byte, error) {
+	f, err := root.Open(guestPath)
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", guestPath, errdefs.ErrNotFound.WithMessage(err.Error()))
+	}
+	defer f.Close()
+	bin, err := io.ReadAll(io.LimitReader(f, MaxModuleBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read module %s: %w", guestPath, err)
+	}
+	if len(bin) > MaxModuleBytes {
+		return nil, fmt.Errorf("module %s is larger than %d bytes: %w", guestPath, MaxModuleBytes, errdefs.ErrInvalidArgument)
+	}
+	if len(bin) < 8 || string(bin[:4]) != string(wasmMagic) {
+		return nil, fmt.Errorf("%s is not a WebAssembly module (no \\0asm magic): %w", guestPath, errdefs.ErrInvalidArgument)
+	}
+	return bin, nil
+}
+
+// checkMemory refuses a module whose initial memory is above the limit:
+// it could never start.
+func checkMemory(m wazero.CompiledModule, limitPages uint32) error {
+	var mems []api.MemoryDefinition
+	for _, d := range m.ExportedMemories() {
+		mems = append(mems, d)
+	}
+	mems = append(mems, m.ImportedMemories()...)
+	for _, d := range mems {
+		if d.Min() > limitPages {
+			return fmt.Errorf("needs %d Wasm pages of memory at start, above its limit of %d pages: %w", d.Min(), limitPages, errdefs.ErrResourceExhausted)
+		}
+	}
+	return nil
+}
+
+// preopens opens every directory bind mount, confined like the rootfs.
+func preopens(root *confinedfs.FS, cfg wasispec.Config) ([]*confinedfs.FS, error) {
+	var out []*confinedfs.FS
+	for _, p := range cfg.Preopens {
+		var opts []confinedfs.Option
+		if p.ReadOnly {
+			opts = append(opts, confinedfs.ReadOnly())
+		}
+		fs, err := confinedfs.New(p.HostPath, opts...)
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, fmt.Errorf("mount %s: %w", p.GuestPath, err)
+		}
+		out = append(out, fs)
+	}
+	return out, nil
+}

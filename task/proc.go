@@ -1,0 +1,81 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	tasktypes "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/errdefs"
+)
+
+const (
+	taskStatusCreated = tasktypes.Status_CREATED
+	taskStatusRunning = tasktypes.Status_RUNNING
+	taskStatusStopped = tasktypes.Status_STOPPED
+)
+
+// proc tracks one process of a task: whether it started, and its stdio.
+type proc struct {
+	id, execID            string
+	p                     Process
+	stdin, stdout, stderr string
+
+	mu      sync.Mutex
+	started bool
+}
+
+func newProc(id, execID string, p Process, stdin, stdout, stderr string) *proc {
+	return &proc{id: id, execID: execID, p: p, stdin: stdin, stdout: stdout, stderr: stderr}
+}
+
+func (p *proc) start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.p.Done():
+		return fmt.Errorf("process already finished: %w", errdefs.ErrFailedPrecondition)
+	default:
+	}
+	if p.started {
+		return fmt.Errorf("already started: %w", errdefs.ErrFailedPrecondition)
+	}
+	if err := p.p.Start(ctx); err != nil {
+		return err
+	}
+	p.started = true
+	return nil
+}
+
+func (p *proc) status() (tasktypes.Status, Exit) {
+	select {
+	case <-p.p.Done():
+		return taskStatusStopped, p.p.Exit()
+	default:
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		return taskStatusRunning, Exit{}
+	}
+	return taskStatusCreated, Exit{}
+}
+
+// limitedReader fails instead of truncating when more than n bytes come.
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(b []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, fmt.Errorf("more than the %d bytes allowed", maxSpecBytes)
+	}
+	if int64(len(b)) > l.n {
+		b = b[:l.n]
+	}
+	n, err := l.r.Read(b)
+	l.n -= int64(n)
+	return n, err
+}

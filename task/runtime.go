@@ -1,0 +1,70 @@
+package task
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
+)
+
+// Runtime starts Wasm modules. runtime/wazero (a goroutine per module) and
+// runtime/forked (a confined process per module) implement it; the task
+// service depends on nothing else of theirs.
+type Runtime interface {
+	// Prepare resolves and compiles the module spec describes and returns a
+	// process that has not started. Errors wrap errdefs sentinels.
+	Prepare(ctx context.Context, spec ProcessSpec) (Process, error)
+}
+
+// ProcessSpec is everything a runtime needs to run one module.
+type ProcessSpec struct {
+	// ID names the process in logs: the container id, or "id/execid".
+	ID string
+	// Rootfs is the host path of the container's root filesystem.
+	Rootfs string
+	// Config is the WASI view of the OCI process.
+	Config wasispec.Config
+	// Stdin, Stdout and Stderr are fifo paths handed over by containerd;
+	// any of them may be empty.
+	Stdin, Stdout, Stderr string
+}
+
+// Process is one running (or ready to run) module.
+type Process interface {
+	// Start runs the module in the background.
+	Start(ctx context.Context) error
+	// Kill ends the module. WASI preview 1 has no signal delivery, so every
+	// signal ends it; the exit status is 128+sig.
+	Kill(ctx context.Context, sig syscall.Signal) error
+	// Done is closed once the module has exited.
+	Done() <-chan struct{}
+	// Exit is the exit status; valid once Done is closed.
+	Exit() Exit
+	// Pid is the host process that runs the module.
+	Pid() int
+	// CloseStdin closes the module's stdin so it reads EOF.
+	CloseStdin() error
+	// Close releases the process's resources. It must only be called once
+	// the process has exited or if it was never started.
+	Close() error
+}
+
+// Exit describes how a module ended.
+type Exit struct {
+	Code   uint32
+	At     time.Time
+	Reason string // empty for a normal exit; else why it was ended
+}
+
+// Exit codes for ends that are not a proc_exit, documented in
+// docs/RATIONALE.md ("Why these exit codes?").
+const (
+	// ExitTrap is reported when the module traps (unreachable, out of
+	// bounds access, stack exhaustion...): 128+SIGABRT, as for a native
+	// process that aborts.
+	ExitTrap = 134
+	// ExitOOM is reported when the module hits its memory limit:
+	// 128+SIGKILL, as for a container the kernel OOM-kills.
+	ExitOOM = 137
+)

@@ -1,0 +1,460 @@
+// Package task serves containerd's task API (containerd.task.v3.Task) for
+// the containers of one sandbox, running each container's module through a
+// Runtime.
+package task
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	eventstypes "github.com/containerd/containerd/api/events"
+	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/api/types"
+	tasktypes "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/protobuf"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
+)
+
+// Publisher forwards task events to containerd. Publish must not block.
+type Publisher interface {
+	Publish(ctx context.Context, event any)
+}
+
+// maxSpecBytes bounds config.json so a hostile bundle cannot exhaust memory.
+const maxSpecBytes = 4 << 20
+
+// Service implements taskapi.TTRPCTaskService for one sandbox.
+type Service struct {
+	sandboxID string
+	rt        Runtime
+	pub       Publisher
+
+	mu    sync.Mutex
+	tasks map[string]*container
+}
+
+var _ taskapi.TTRPCTaskService = (*Service)(nil)
+
+// NewService returns the task service of sandbox sandboxID.
+func NewService(sandboxID string, rt Runtime, pub Publisher) *Service {
+	return &Service{sandboxID: sandboxID, rt: rt, pub: pub, tasks: map[string]*container{}}
+}
+
+// container is one task: its init process and the rootfs it mounted.
+type container struct {
+	id        string
+	namespace string
+	bundle    string
+	rootfs    string
+	mounted   bool
+	init      *proc
+}
+
+func (s *Service) get(id string) (*container, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.tasks[id]
+	if !ok {
+		return nil, fmt.Errorf("task %q in sandbox %q: %w", id, s.sandboxID, errdefs.ErrNotFound)
+	}
+	return c, nil
+}
+
+// procOf returns the process addressed by (id, execID).
+func (s *Service) procOf(id, execID string) (*container, *proc, error) {
+	c, err := s.get(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if execID != "" {
+		return nil, nil, fmt.Errorf("exec process %q of task %q: %w", execID, id, errdefs.ErrNotFound)
+	}
+	return c, c.init, nil
+}
+
+// Create mounts the rootfs, reads config.json and prepares the module.
+func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *taskapi.CreateTaskResponse, retErr error) {
+	if r.ID == "" {
+		return nil, fmt.Errorf("task id is empty: %w", errdefs.ErrInvalidArgument)
+	}
+	if r.Terminal {
+		return nil, fmt.Errorf("task %q asks for a terminal: WASI modules have no tty, run without -t/tty: %w", r.ID, errdefs.ErrNotImplemented)
+	}
+	if r.Checkpoint != "" || r.ParentCheckpoint != "" {
+		return nil, fmt.Errorf("task %q: checkpoint/restore: %w", r.ID, errdefs.ErrNotImplemented)
+	}
+	if !filepath.IsAbs(r.Bundle) {
+		return nil, fmt.Errorf("task %q: bundle %q is not an absolute path: %w", r.ID, r.Bundle, errdefs.ErrInvalidArgument)
+	}
+	ns, _ := namespaces.Namespace(ctx)
+	logger := log.G(ctx).WithFields(log.Fields{"sandbox": s.sandboxID, "id": r.ID})
+
+	s.mu.Lock()
+	if _, ok := s.tasks[r.ID]; ok {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("task %q: %w", r.ID, errdefs.ErrAlreadyExists)
+	}
+	// Reserve the id so a concurrent Create of the same id fails fast.
+	s.tasks[r.ID] = nil
+	s.mu.Unlock()
+	defer func() {
+		if retErr != nil {
+			s.mu.Lock()
+			delete(s.tasks, r.ID)
+			s.mu.Unlock()
+		}
+	}()
+
+	spec, err := readSpec(r.Bundle)
+	if err != nil {
+		return nil, fmt.Errorf("task %q: %w", r.ID, err)
+	}
+	c := &container{id: r.ID, namespace: ns, bundle: r.Bundle}
+	if err := c.mountRootfs(r.Rootfs, spec); err != nil {
+		return nil, fmt.Errorf("task %q: %w", r.ID, err)
+	}
+	defer func() {
+		if retErr != nil {
+			c.unmountRootfs(ctx)
+		}
+	}()
+	cfg, err := wasispec.FromSpec(spec, statDir)
+	if err != nil {
+		return nil, fmt.Errorf("task %q: config.json: %w", r.ID, err)
+	}
+	p, err := s.rt.Prepare(ctx, ProcessSpec{
+		ID: r.ID, Rootfs: c.rootfs, Config: cfg,
+		Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("task %q: %w", r.ID, err)
+	}
+	c.init = newProc(r.ID, "", p, r.Stdin, r.Stdout, r.Stderr)
+
+	s.mu.Lock()
+	s.tasks[r.ID] = c
+	s.mu.Unlock()
+	logger.Debug("task created")
+
+	s.pub.Publish(ctx, &eventstypes.TaskCreate{
+		ContainerID: r.ID,
+		Bundle:      r.Bundle,
+		Rootfs:      r.Rootfs,
+		IO:          &eventstypes.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr},
+		Pid:         uint32(p.Pid()),
+	})
+	return &taskapi.CreateTaskResponse{Pid: uint32(p.Pid())}, nil
+}
+
+// Start runs the task's module.
+func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.StartResponse, error) {
+	c, p, err := s.procOf(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.start(ctx); err != nil {
+		return nil, fmt.Errorf("task %q: %w", r.ID, err)
+	}
+	nsCtx := namespaces.WithNamespace(context.WithoutCancel(ctx), c.namespace)
+	go func() {
+		<-p.p.Done()
+		e := p.p.Exit()
+		if e.Reason != "" {
+			log.G(nsCtx).WithFields(log.Fields{"sandbox": s.sandboxID, "id": r.ID, "exit": e.Code}).Warn(e.Reason)
+		}
+		s.pub.Publish(nsCtx, &eventstypes.TaskExit{
+			ContainerID: r.ID, ID: r.ID, Pid: uint32(p.p.Pid()),
+			ExitStatus: e.Code, ExitedAt: protobuf.ToTimestamp(e.At),
+		})
+	}()
+	s.pub.Publish(ctx, &eventstypes.TaskStart{ContainerID: r.ID, Pid: uint32(p.p.Pid())})
+	return &taskapi.StartResponse{Pid: uint32(p.p.Pid())}, nil
+}
+
+// State reports the task's status.
+func (s *Service) State(ctx context.Context, r *taskapi.StateRequest) (*taskapi.StateResponse, error) {
+	c, p, err := s.procOf(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	st, exit := p.status()
+	return &taskapi.StateResponse{
+		ID: r.ID, ExecID: r.ExecID, Bundle: c.bundle, Pid: uint32(p.p.Pid()), Status: st,
+		Stdin: p.stdin, Stdout: p.stdout, Stderr: p.stderr,
+		ExitStatus: exit.Code, ExitedAt: protobuf.ToTimestamp(exit.At),
+	}, nil
+}
+
+// Wait blocks until the task exits or ctx ends.
+func (s *Service) Wait(ctx context.Context, r *taskapi.WaitRequest) (*taskapi.WaitResponse, error) {
+	_, p, err := s.procOf(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-p.p.Done():
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	e := p.p.Exit()
+	return &taskapi.WaitResponse{ExitStatus: e.Code, ExitedAt: protobuf.ToTimestamp(e.At)}, nil
+}
+
+// Kill ends the task. Killing an exited task answers NotFound, as
+// containerd's runc shim does ("process already finished").
+func (s *Service) Kill(ctx context.Context, r *taskapi.KillRequest) (*emptypb.Empty, error) {
+	_, p, err := s.procOf(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	if r.Signal == 0 || r.Signal > 64 {
+		return nil, fmt.Errorf("task %q: signal %d: %w", r.ID, r.Signal, errdefs.ErrInvalidArgument)
+	}
+	select {
+	case <-p.p.Done():
+		return nil, fmt.Errorf("task %q: process already finished: %w", r.ID, errdefs.ErrNotFound)
+	default:
+	}
+	if err := p.p.Kill(ctx, syscall.Signal(r.Signal)); err != nil {
+		return nil, fmt.Errorf("task %q: kill: %w", r.ID, err)
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// Delete removes an exited (or never started) task and unmounts its rootfs.
+func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskapi.DeleteResponse, error) {
+	c, p, err := s.procOf(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	st, _ := p.status()
+	switch st {
+	case taskStatusRunning:
+		return nil, fmt.Errorf("task %q is running, kill it first: %w", r.ID, errdefs.ErrFailedPrecondition)
+	case taskStatusCreated:
+		// A created task is deleted the way runc deletes one: it is ended.
+		if err := p.p.Kill(ctx, syscall.SIGKILL); err != nil {
+			return nil, fmt.Errorf("task %q: %w", r.ID, err)
+		}
+		<-p.p.Done()
+	}
+	s.mu.Lock()
+	if s.tasks[r.ID] != c {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("task %q: %w", r.ID, errdefs.ErrNotFound)
+	}
+	delete(s.tasks, r.ID)
+	s.mu.Unlock()
+
+	e := p.p.Exit()
+	c.release(ctx)
+	s.pub.Publish(ctx, &eventstypes.TaskDelete{
+		ContainerID: r.ID, ID: r.ID, Pid: uint32(p.p.Pid()),
+		ExitStatus: e.Code, ExitedAt: protobuf.ToTimestamp(e.At),
+	})
+	return &taskapi.DeleteResponse{Pid: uint32(p.p.Pid()), ExitStatus: e.Code, ExitedAt: protobuf.ToTimestamp(e.At)}, nil
+}
+
+// Pids lists the host process running the task.
+func (s *Service) Pids(ctx context.Context, r *taskapi.PidsRequest) (*taskapi.PidsResponse, error) {
+	c, err := s.get(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &taskapi.PidsResponse{Processes: []*tasktypes.ProcessInfo{{Pid: uint32(c.init.p.Pid())}}}, nil
+}
+
+// Connect answers containerd's (re)connection.
+func (s *Service) Connect(ctx context.Context, r *taskapi.ConnectRequest) (*taskapi.ConnectResponse, error) {
+	c, err := s.get(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &taskapi.ConnectResponse{ShimPid: uint32(os.Getpid()), TaskPid: uint32(c.init.p.Pid())}, nil
+}
+
+// CloseIO closes the task's stdin.
+func (s *Service) CloseIO(ctx context.Context, r *taskapi.CloseIORequest) (*emptypb.Empty, error) {
+	_, p, err := s.procOf(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	if r.Stdin {
+		if err := p.p.CloseStdin(); err != nil {
+			return nil, fmt.Errorf("task %q: close stdin: %w", r.ID, err)
+		}
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// Shutdown is a no-op: the endpoint belongs to the sandbox and is closed by
+// the sandbox's Shutdown, not by a task's.
+func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*emptypb.Empty, error) {
+	return &emptypb.Empty{}, nil
+}
+
+// Pause is not implemented by the goroutine runtime yet.
+func (s *Service) Pause(ctx context.Context, r *taskapi.PauseRequest) (*emptypb.Empty, error) {
+	return nil, notImplemented("pause")
+}
+
+// Resume is not implemented yet.
+func (s *Service) Resume(ctx context.Context, r *taskapi.ResumeRequest) (*emptypb.Empty, error) {
+	return nil, notImplemented("resume")
+}
+
+// Checkpoint is not supported for Wasm tasks.
+func (s *Service) Checkpoint(ctx context.Context, r *taskapi.CheckpointTaskRequest) (*emptypb.Empty, error) {
+	return nil, notImplemented("checkpoint")
+}
+
+// Exec is not implemented yet.
+func (s *Service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (*emptypb.Empty, error) {
+	return nil, notImplemented("exec")
+}
+
+// ResizePty is refused: WASI modules have no terminal.
+func (s *Service) ResizePty(ctx context.Context, r *taskapi.ResizePtyRequest) (*emptypb.Empty, error) {
+	return nil, fmt.Errorf("resize pty: WASI modules have no terminal: %w", errdefs.ErrNotImplemented)
+}
+
+// Update is not implemented yet.
+func (s *Service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*emptypb.Empty, error) {
+	return nil, notImplemented("update")
+}
+
+// Stats is not implemented yet.
+func (s *Service) Stats(ctx context.Context, r *taskapi.StatsRequest) (*taskapi.StatsResponse, error) {
+	return nil, notImplemented("stats")
+}
+
+// KillAll ends every task of the sandbox and waits for them to exit.
+func (s *Service) KillAll(ctx context.Context) {
+	s.mu.Lock()
+	var procs []*proc
+	for _, c := range s.tasks {
+		if c != nil {
+			procs = append(procs, c.init)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range procs {
+		select {
+		case <-p.p.Done():
+			continue
+		default:
+		}
+		if err := p.p.Kill(ctx, syscall.SIGKILL); err != nil {
+			log.G(ctx).WithError(err).WithField("id", p.id).Warn("kill on sandbox stop")
+		}
+	}
+	for _, p := range procs {
+		select {
+		case <-p.p.Done():
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Close releases every task's resources; the sandbox is going away.
+func (s *Service) Close(ctx context.Context) {
+	s.KillAll(ctx)
+	s.mu.Lock()
+	tasks := s.tasks
+	s.tasks = map[string]*container{}
+	s.mu.Unlock()
+	for _, c := range tasks {
+		if c != nil {
+			c.release(ctx)
+		}
+	}
+}
+
+// Len is the number of tasks the sandbox holds.
+func (s *Service) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.tasks)
+}
+
+func notImplemented(what string) error {
+	return fmt.Errorf("%s is not implemented by wasm-sandboxer yet: %w", what, errdefs.ErrNotImplemented)
+}
+
+func readSpec(bundle string) (*specs.Spec, error) {
+	f, err := os.Open(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("open config.json: %w", errdefs.ErrInvalidArgument)
+	}
+	defer f.Close()
+	var spec specs.Spec
+	dec := json.NewDecoder(&limitedReader{r: f, n: maxSpecBytes})
+	if err := dec.Decode(&spec); err != nil {
+		return nil, fmt.Errorf("config.json is not a valid OCI runtime spec: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return &spec, nil
+}
+
+func (c *container) mountRootfs(mounts []*types.Mount, spec *specs.Spec) error {
+	c.rootfs = filepath.Join(c.bundle, "rootfs")
+	if len(mounts) == 0 {
+		if spec.Root != nil && spec.Root.Path != "" {
+			c.rootfs = spec.Root.Path
+			if !filepath.IsAbs(c.rootfs) {
+				c.rootfs = filepath.Join(c.bundle, c.rootfs)
+			}
+		}
+		return nil
+	}
+	if err := os.MkdirAll(c.rootfs, 0o711); err != nil {
+		return fmt.Errorf("create rootfs dir: %w", err)
+	}
+	ms := make([]mount.Mount, 0, len(mounts))
+	for _, m := range mounts {
+		ms = append(ms, mount.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
+	}
+	if err := mount.All(ms, c.rootfs); err != nil {
+		return fmt.Errorf("mount rootfs: %w", err)
+	}
+	c.mounted = true
+	return nil
+}
+
+func (c *container) unmountRootfs(ctx context.Context) {
+	if !c.mounted {
+		return
+	}
+	if err := mount.UnmountRecursive(c.rootfs, 0); err != nil {
+		log.G(ctx).WithError(err).WithField("rootfs", c.rootfs).Warn("unmount rootfs")
+		return
+	}
+	c.mounted = false
+}
+
+func (c *container) release(ctx context.Context) {
+	if err := c.init.p.Close(); err != nil {
+		log.G(ctx).WithError(err).WithField("id", c.id).Warn("release process")
+	}
+	c.unmountRootfs(ctx)
+}
+
+func statDir(p string) (bool, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return false, err
+	}
+	return fi.IsDir(), nil
+}
