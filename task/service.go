@@ -134,6 +134,9 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, fmt.Errorf("task %q: config.json: %w", r.ID, err)
 	}
+	if cfg.Terminal {
+		return nil, fmt.Errorf("task %q: config.json asks for a terminal (process.terminal): WASI modules have no tty: %w", r.ID, errdefs.ErrNotImplemented)
+	}
 	p, err := s.rt.Prepare(ctx, ProcessSpec{
 		ID: r.ID, Rootfs: c.rootfs, Config: cfg,
 		Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr,

@@ -21,7 +21,7 @@ type Set struct {
 	Stdout, Stderr io.Writer
 
 	closers   []io.Closer
-	stdin     io.Closer
+	stdin     *stdinReader
 	closeOnce sync.Once
 }
 
@@ -36,13 +36,13 @@ func Open(ctx context.Context, stdin, stdout, stderr string) (_ *Set, retErr err
 		}
 	}()
 	if stdin != "" {
-		f, err := fifo.OpenFifo(ctx, stdin, syscall.O_RDONLY|syscall.O_NONBLOCK, 0)
+		r, err := openStdin(stdin)
 		if err != nil {
 			return nil, fmt.Errorf("open stdin %q: %v: %w", stdin, err, errdefs.ErrInvalidArgument)
 		}
-		s.stdin = f
-		s.closers = append(s.closers, f)
-		s.Stdin = closedAsEOF{f}
+		s.stdin = r
+		s.closers = append(s.closers, r)
+		s.Stdin = r
 	}
 	for _, o := range []struct {
 		path string
@@ -62,12 +62,13 @@ func Open(ctx context.Context, stdin, stdout, stderr string) (_ *Set, retErr err
 	return s, nil
 }
 
-// CloseStdin closes stdin: a blocked or later read returns EOF.
+// CloseStdin ends stdin: input still buffered in the fifo is read, then
+// reads return EOF.
 func (s *Set) CloseStdin() error {
 	if s.stdin == nil {
 		return nil
 	}
-	return s.stdin.Close()
+	return s.stdin.closeInput()
 }
 
 // Close closes every fifo once.
@@ -86,15 +87,3 @@ func (s *Set) Close() error {
 type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
-
-// closedAsEOF turns a read on a closed stdin into EOF, which is what CloseIO
-// means to the guest.
-type closedAsEOF struct{ r io.Reader }
-
-func (c closedAsEOF) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	if err != nil && (errors.Is(err, os.ErrClosed) || errors.Is(err, fifo.ErrReadClosed)) {
-		return n, io.EOF
-	}
-	return n, err
-}

@@ -37,11 +37,31 @@ type Runtime struct {
 
 var _ task.Runtime = (*Runtime)(nil)
 
+// Option configures a Runtime.
+type Option func(*options)
+
+type options struct {
+	cache wazero.CompilationCache
+}
+
+// WithCompilationCache shares compiled machine code with other runtimes
+// that use the same cache (e.g. one kept on disk).
+func WithCompilationCache(c wazero.CompilationCache) Option {
+	return func(o *options) { o.cache = c }
+}
+
 // New returns a Runtime. Close it to free compiled code.
-func New(ctx context.Context) (*Runtime, error) {
+func New(ctx context.Context, opts ...Option) (*Runtime, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.cache == nil {
+		o.cache = wazero.NewCompilationCache()
+	}
 	cfg := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(true). // kill works on a guest spinning in a loop
-		WithCompilationCache(wazero.NewCompilationCache())
+		WithCompilationCache(o.cache)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		rt.Close(ctx)

@@ -1,0 +1,115 @@
+package wazero
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/hack/wasm/tiny"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
+	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+	"github.com/wasm-sandboxer/wasm-sandboxer/task/tasktest"
+)
+
+// compiled is shared by the table's runtimes so the demo module is
+// compiled once per test binary, not once per case.
+var compiled = wazero.NewCompilationCache()
+
+func newRuntime(t *testing.T) task.Runtime {
+	rt, err := New(context.Background(), WithCompilationCache(compiled))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	return rt
+}
+
+// TestConformance runs the task conformance table against the goroutine
+// runtime.
+func TestConformance(t *testing.T) {
+	tasktest.Run(t, newRuntime)
+}
+
+// TestSecondContainerDoesNotCompile: the compiled module is cached by the
+// digest of its bytes, so a second container of the same module is a hit,
+// and a different module is a miss.
+func TestSecondContainerDoesNotCompile(t *testing.T) {
+	rt, err := New(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	ctx := context.Background()
+	prepare := func(module string) task.Process {
+		t.Helper()
+		dir := t.TempDir()
+		for name, b := range tiny.Modules() {
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, err := rt.Prepare(ctx, task.ProcessSpec{ID: module, Rootfs: dir, Config: wasispec.Config{
+			Args: []string{module}, Cwd: "/", MemoryLimit: wasispec.DefaultMemoryLimit,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	prepare("/hello.wasm")
+	if h, m := rt.CacheStats(); h != 0 || m != 1 {
+		t.Fatalf("first: hits %d misses %d, want 0/1", h, m)
+	}
+	p := prepare("/hello.wasm")
+	if h, m := rt.CacheStats(); h != 1 || m != 1 {
+		t.Fatalf("second: hits %d misses %d, want 1/1", h, m)
+	}
+	prepare("/exit42.wasm")
+	if h, m := rt.CacheStats(); h != 1 || m != 2 {
+		t.Fatalf("other module: hits %d misses %d, want 1/2", h, m)
+	}
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	if e := p.Exit(); e.Code != 0 {
+		t.Fatalf("cached module exit %d (%s)", e.Code, e.Reason)
+	}
+}
+
+func TestModuleCacheEvictsOnlyUnused(t *testing.T) {
+	rt, err := New(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	c := newModuleCache(rt.rt, 1)
+	ctx := context.Background()
+	mods := tiny.Modules()
+	a, err := c.get(ctx, "a", mods["hello.wasm"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.get(ctx, "b", mods["exit42.wasm"]); err != nil {
+		t.Fatal(err)
+	}
+	// Both are in use: nothing may be evicted even above the bound.
+	c.release("b")
+	if _, ok := c.entries["a"]; !ok {
+		t.Fatal("module in use was evicted")
+	}
+	if _, ok := c.entries["b"]; ok {
+		t.Fatal("unused module above the bound was kept")
+	}
+	if a == nil {
+		t.Fatal("no compiled module")
+	}
+	c.release("a")
+	if len(c.entries) != 1 {
+		t.Fatalf("%d entries, want 1 (the bound)", len(c.entries))
+	}
+}

@@ -1,0 +1,433 @@
+package tasktest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	eventstypes "github.com/containerd/containerd/api/events"
+	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
+	tasktypes "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+)
+
+// Run runs the whole conformance table against the runtime newRuntime
+// returns. Every case gets its own runtime and task service.
+func Run(t *testing.T, newRuntime NewRuntime) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.run(t, newFixture(t, newRuntime))
+		})
+	}
+}
+
+type testCase struct {
+	name string
+	run  func(t *testing.T, f *fixture)
+}
+
+// helpers over the ttrpc client; each fails the test on error.
+
+func (f *fixture) create(b *bundle, id string) {
+	f.t.Helper()
+	b.writeSpec(f.t)
+	if _, err := f.client.Create(f.ctx, b.createRequest(id)); err != nil {
+		f.t.Fatalf("Create %s: %v", id, err)
+	}
+}
+
+func (f *fixture) start(id string) {
+	f.t.Helper()
+	if _, err := f.client.Start(f.ctx, &taskapi.StartRequest{ID: id}); err != nil {
+		f.t.Fatalf("Start %s: %v", id, err)
+	}
+}
+
+func (f *fixture) wait(id string) uint32 {
+	f.t.Helper()
+	r, err := f.client.Wait(f.ctx, &taskapi.WaitRequest{ID: id})
+	if err != nil {
+		f.t.Fatalf("Wait %s: %v", id, err)
+	}
+	if r.ExitedAt == nil || r.ExitedAt.AsTime().IsZero() {
+		f.t.Errorf("Wait %s: no exit time", id)
+	}
+	return r.ExitStatus
+}
+
+func (f *fixture) kill(id string, sig syscall.Signal) error {
+	_, err := f.client.Kill(f.ctx, &taskapi.KillRequest{ID: id, Signal: uint32(sig)})
+	return errgrpc.ToNative(err)
+}
+
+func (f *fixture) state(id string) *taskapi.StateResponse {
+	f.t.Helper()
+	r, err := f.client.State(f.ctx, &taskapi.StateRequest{ID: id})
+	if err != nil {
+		f.t.Fatalf("State %s: %v", id, err)
+	}
+	return r
+}
+
+func (f *fixture) delete(id string) *taskapi.DeleteResponse {
+	f.t.Helper()
+	r, err := f.client.Delete(f.ctx, &taskapi.DeleteRequest{ID: id})
+	if err != nil {
+		f.t.Fatalf("Delete %s: %v", id, err)
+	}
+	return r
+}
+
+// run creates, starts and waits for a task; it returns the exit status.
+func (f *fixture) run(b *bundle, id string) uint32 {
+	f.t.Helper()
+	f.create(b, id)
+	f.start(id)
+	code := f.wait(id)
+	f.delete(id)
+	return code
+}
+
+// createErr returns the native error of a Create expected to fail.
+func (f *fixture) createErr(b *bundle, id string) error {
+	f.t.Helper()
+	b.writeSpec(f.t)
+	_, err := f.client.Create(f.ctx, b.createRequest(id))
+	if err == nil {
+		f.t.Fatalf("Create %s succeeded, want an error", id)
+	}
+	return errgrpc.ToNative(err)
+}
+
+func demoBundle(t *testing.T, args ...string) *bundle {
+	return newBundle(t, append([]string{"/demo.wasm"}, args...), map[string][]byte{"demo.wasm": DemoModule(t)})
+}
+
+func expectCode(t *testing.T, what string, got, want uint32) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("%s: exit status %d, want %d", what, got, want)
+	}
+}
+
+var cases = []testCase{
+	{"hello: stdout, exit 0, events in order", func(t *testing.T, f *fixture) {
+		b := newBundle(t, []string{"/hello.wasm"}, nil)
+		b.withStdio(t, false)
+		expectCode(t, "hello", f.run(b, "hello"), 0)
+		if got := b.stdout.String(); got != "hello from wasm\n" {
+			t.Fatalf("stdout %q", got)
+		}
+		want := []string{"/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"}
+		got := f.events.topics(len(want))
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("events %v, want %v", got, want)
+		}
+		f.events.mu.Lock()
+		defer f.events.mu.Unlock()
+		for _, e := range f.events.events {
+			if e.namespace != Namespace {
+				t.Errorf("%s published in namespace %q, want %q", e.topic, e.namespace, Namespace)
+			}
+			if ex, ok := e.event.(*eventstypes.TaskExit); ok && (ex.ContainerID != "hello" || ex.ExitStatus != 0) {
+				t.Errorf("exit event %+v", ex)
+			}
+		}
+	}},
+	{"exit codes: proc_exit and return", func(t *testing.T, f *fixture) {
+		expectCode(t, "exit42.wasm", f.run(newBundle(t, []string{"/exit42.wasm"}, nil), "tiny42"), 42)
+		expectCode(t, "demo exit 3", f.run(demoBundle(t, "exit", "3"), "demo3"), 3)
+		expectCode(t, "demo exit 0", f.run(demoBundle(t, "exit", "0"), "demo0"), 0)
+	}},
+	{"trap exits 134", func(t *testing.T, f *fixture) {
+		expectCode(t, "trap", f.run(newBundle(t, []string{"/trap.wasm"}, nil), "trap"), task.ExitTrap)
+	}},
+	{"kill a spinning module: 128+signal", func(t *testing.T, f *fixture) {
+		for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM, syscall.SIGINT} {
+			id := "spin-" + strings.ToLower(sig.String()[:3]) + string(rune('0'+int(sig)%10))
+			f.create(newBundle(t, []string{"/spin.wasm"}, nil), id)
+			f.start(id)
+			if st := f.state(id).Status; st != tasktypes.Status_RUNNING {
+				t.Fatalf("state %v, want RUNNING", st)
+			}
+			if err := f.kill(id, sig); err != nil {
+				t.Fatalf("Kill %v: %v", sig, err)
+			}
+			expectCode(t, sig.String(), f.wait(id), 128+uint32(sig))
+			if st := f.state(id); st.Status != tasktypes.Status_STOPPED || st.ExitStatus != 128+uint32(sig) {
+				t.Fatalf("state after kill: %v exit %d", st.Status, st.ExitStatus)
+			}
+			f.delete(id)
+		}
+	}},
+	{"kill before start, then start fails", func(t *testing.T, f *fixture) {
+		f.create(newBundle(t, []string{"/hello.wasm"}, nil), "early")
+		if st := f.state("early").Status; st != tasktypes.Status_CREATED {
+			t.Fatalf("state %v, want CREATED", st)
+		}
+		if err := f.kill("early", syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		expectCode(t, "killed before start", f.wait("early"), 137)
+		if _, err := f.client.Start(f.ctx, &taskapi.StartRequest{ID: "early"}); !errdefs.IsFailedPrecondition(errgrpc.ToNative(err)) {
+			t.Fatalf("Start after kill: %v, want FailedPrecondition", err)
+		}
+	}},
+	{"kill of an exited task is NotFound", func(t *testing.T, f *fixture) {
+		f.create(newBundle(t, []string{"/hello.wasm"}, nil), "done")
+		f.start("done")
+		f.wait("done")
+		if err := f.kill("done", syscall.SIGTERM); !errdefs.IsNotFound(err) {
+			t.Fatalf("kill exited: %v, want NotFound", err)
+		}
+	}},
+	{"delete: running refused, created and exited allowed", func(t *testing.T, f *fixture) {
+		f.create(newBundle(t, []string{"/spin.wasm"}, nil), "run")
+		f.start("run")
+		if _, err := f.client.Delete(f.ctx, &taskapi.DeleteRequest{ID: "run"}); !errdefs.IsFailedPrecondition(errgrpc.ToNative(err)) {
+			t.Fatalf("delete running: %v, want FailedPrecondition", err)
+		}
+		if err := f.kill("run", syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		f.wait("run")
+		if d := f.delete("run"); d.ExitStatus != 137 {
+			t.Fatalf("delete exit status %d, want 137", d.ExitStatus)
+		}
+		f.create(newBundle(t, []string{"/spin.wasm"}, nil), "created")
+		f.delete("created")
+		if f.svc.Len() != 0 {
+			t.Fatalf("%d tasks left after delete", f.svc.Len())
+		}
+	}},
+	{"unknown ids are NotFound on every RPC", func(t *testing.T, f *fixture) {
+		const id = "nope"
+		calls := map[string]func() error{
+			"State":   func() error { _, err := f.client.State(f.ctx, &taskapi.StateRequest{ID: id}); return err },
+			"Start":   func() error { _, err := f.client.Start(f.ctx, &taskapi.StartRequest{ID: id}); return err },
+			"Wait":    func() error { _, err := f.client.Wait(f.ctx, &taskapi.WaitRequest{ID: id}); return err },
+			"Kill":    func() error { _, err := f.client.Kill(f.ctx, &taskapi.KillRequest{ID: id, Signal: 9}); return err },
+			"Delete":  func() error { _, err := f.client.Delete(f.ctx, &taskapi.DeleteRequest{ID: id}); return err },
+			"Pids":    func() error { _, err := f.client.Pids(f.ctx, &taskapi.PidsRequest{ID: id}); return err },
+			"Connect": func() error { _, err := f.client.Connect(f.ctx, &taskapi.ConnectRequest{ID: id}); return err },
+			"CloseIO": func() error {
+				_, err := f.client.CloseIO(f.ctx, &taskapi.CloseIORequest{ID: id, Stdin: true})
+				return err
+			},
+		}
+		for name, call := range calls {
+			if err := errgrpc.ToNative(call()); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), id) {
+				t.Errorf("%s: %v, want NotFound naming %q", name, err, id)
+			}
+		}
+	}},
+	{"unsupported calls answer NotImplemented", func(t *testing.T, f *fixture) {
+		f.create(newBundle(t, []string{"/spin.wasm"}, nil), "ni")
+		calls := map[string]func() error{
+			"Exec": func() error {
+				_, err := f.client.Exec(f.ctx, &taskapi.ExecProcessRequest{ID: "ni", ExecID: "e"})
+				return err
+			},
+			"ResizePty": func() error { _, err := f.client.ResizePty(f.ctx, &taskapi.ResizePtyRequest{ID: "ni"}); return err },
+			"Checkpoint": func() error {
+				_, err := f.client.Checkpoint(f.ctx, &taskapi.CheckpointTaskRequest{ID: "ni"})
+				return err
+			},
+		}
+		for name, call := range calls {
+			if err := errgrpc.ToNative(call()); !errdefs.IsNotImplemented(err) {
+				t.Errorf("%s: %v, want NotImplemented", name, err)
+			}
+		}
+	}},
+	{"duplicate create is AlreadyExists", func(t *testing.T, f *fixture) {
+		f.create(newBundle(t, []string{"/hello.wasm"}, nil), "dup")
+		if err := f.createErr(newBundle(t, []string{"/hello.wasm"}, nil), "dup"); !errdefs.IsAlreadyExists(err) {
+			t.Fatalf("%v, want AlreadyExists", err)
+		}
+	}},
+	{"args, env and cwd reach the module", func(t *testing.T, f *fixture) {
+		b := demoBundle(t, "args", "x y", "--z")
+		b.withStdio(t, false)
+		expectCode(t, "args", f.run(b, "args"), 0)
+		if got := b.stdout.String(); got != "/demo.wasm\nargs\nx y\n--z\n" {
+			t.Errorf("args: %q", got)
+		}
+		b = demoBundle(t, "env")
+		b.spec.Process.Env = []string{"A=1", "B=two words", "PATH=/"}
+		b.withStdio(t, false)
+		f.run(b, "env")
+		if got := b.stdout.String(); !strings.Contains(got, "A=1\n") || !strings.Contains(got, "B=two words\n") {
+			t.Errorf("env: %q", got)
+		}
+		b = demoBundle(t, "pwd")
+		b.spec.Process.Cwd = "/work/dir"
+		if err := os.MkdirAll(filepath.Join(b.rootfs, "work", "dir"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b.withStdio(t, false)
+		f.run(b, "pwd")
+		if got := b.stdout.String(); got != "/work/dir\n" {
+			t.Errorf("cwd: %q", got)
+		}
+	}},
+	{"module resolved through PATH", func(t *testing.T, f *fixture) {
+		b := newBundle(t, []string{"hello.wasm"}, nil)
+		b.spec.Process.Env = []string{"PATH=/nothing:/"}
+		b.withStdio(t, false)
+		expectCode(t, "via PATH", f.run(b, "path"), 0)
+		if got := b.stdout.String(); got != "hello from wasm\n" {
+			t.Fatalf("stdout %q", got)
+		}
+	}},
+	{"stdin reaches the module; CloseIO ends it", func(t *testing.T, f *fixture) {
+		b := demoBundle(t, "cat")
+		b.withStdio(t, true)
+		f.create(b, "cat")
+		w, err := os.OpenFile(b.stdin, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.start("cat")
+		if _, err := w.Write([]byte("piped input\n")); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		if _, err := f.client.CloseIO(f.ctx, &taskapi.CloseIORequest{ID: "cat", Stdin: true}); err != nil {
+			t.Fatal(err)
+		}
+		expectCode(t, "cat", f.wait("cat"), 0)
+		if got := b.stdout.String(); got != "piped input\n" {
+			t.Fatalf("stdout %q", got)
+		}
+	}},
+	{"writes land in the rootfs; read-only root refuses them", func(t *testing.T, f *fixture) {
+		b := demoBundle(t, "write", "/out.txt", "written")
+		expectCode(t, "write", f.run(b, "w"), 0)
+		if got, err := os.ReadFile(filepath.Join(b.rootfs, "out.txt")); err != nil || string(got) != "written" {
+			t.Fatalf("rootfs file %q, %v", got, err)
+		}
+		b = demoBundle(t, "write", "/out.txt", "written")
+		b.spec.Root.Readonly = true
+		if code := f.run(b, "ro"); code == 0 {
+			t.Fatal("write to a read-only rootfs succeeded")
+		}
+	}},
+	{"no escape from the rootfs by .. or symlinks", func(t *testing.T, f *fixture) {
+		outside := t.TempDir()
+		writeFile(t, filepath.Join(outside, "secret"), []byte("HOST SECRET"), 0o644)
+		b := demoBundle(t, "cat", "/escape/secret")
+		rel, err := filepath.Rel(b.rootfs, outside)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(rel, filepath.Join(b.rootfs, "escape")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(outside, filepath.Join(b.rootfs, "abs")); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{"/escape/secret", "/abs/secret", "/../../../../" + outside + "/secret"} {
+			b.spec.Process.Args = []string{"/demo.wasm", "cat", path}
+			b.withStdio(t, false)
+			f.run(b, "esc")
+			if out := b.stdout.String() + b.stderr.String(); strings.Contains(out, "HOST SECRET") {
+				t.Fatalf("%s: module read a host file outside its rootfs", path)
+			}
+			os.Remove(filepath.Join(b.dir, "stdout"))
+			os.Remove(filepath.Join(b.dir, "stderr"))
+		}
+	}},
+	{"bind mounts are preopened, read-only when ro", func(t *testing.T, f *fixture) {
+		host := t.TempDir()
+		writeFile(t, filepath.Join(host, "in.txt"), []byte("from the host"), 0o644)
+		b := demoBundle(t, "cat", "/data/in.txt")
+		b.spec.Mounts = []specs.Mount{{Destination: "/data", Type: "bind", Source: host, Options: []string{"rbind", "ro"}}}
+		b.withStdio(t, false)
+		expectCode(t, "cat mount", f.run(b, "m1"), 0)
+		if got := b.stdout.String(); got != "from the host" {
+			t.Fatalf("stdout %q", got)
+		}
+		b2 := demoBundle(t, "write", "/data/new.txt", "x")
+		b2.spec.Mounts = b.spec.Mounts
+		if code := f.run(b2, "m2"); code == 0 {
+			t.Fatal("write to a read-only mount succeeded")
+		}
+		if _, err := os.Stat(filepath.Join(host, "new.txt")); err == nil {
+			t.Fatal("file created through a read-only mount")
+		}
+	}},
+	{"memory limit from the spec: OOM exits 137", func(t *testing.T, f *fixture) {
+		limit := int64(64 << 20)
+		b := demoBundle(t, "alloc", "128")
+		b.spec.Linux = &specs.Linux{Resources: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}}
+		expectCode(t, "alloc above limit", f.run(b, "oom"), task.ExitOOM)
+		b = demoBundle(t, "alloc", "16")
+		b.spec.Linux = &specs.Linux{Resources: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}}
+		expectCode(t, "alloc below limit", f.run(b, "fits"), 0)
+	}},
+	{"bad input: clear errors", func(t *testing.T, f *fixture) {
+		check := func(name string, err error, is func(error) bool, want string) {
+			t.Helper()
+			if !is(err) || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: %v, want a %q error", name, err, want)
+			}
+		}
+		check("missing module", f.createErr(newBundle(t, []string{"/missing.wasm"}, nil), "b1"), errdefs.IsNotFound, "/missing.wasm")
+		check("not wasm", f.createErr(newBundle(t, []string{"/text.wasm"}, map[string][]byte{"text.wasm": []byte("just some text here")}), "b2"),
+			errdefs.IsInvalidArgument, "not a WebAssembly module")
+		check("invalid wasm", f.createErr(newBundle(t, []string{"/bad.wasm"}, map[string][]byte{"bad.wasm": []byte("\x00asm\x01\x00\x00\x00\xff\xff")}), "b3"),
+			errdefs.IsInvalidArgument, "invalid WebAssembly")
+		check("empty args", f.createErr(newBundle(t, []string{}, nil), "b4"), errdefs.IsInvalidArgument, "process.args")
+		b := newBundle(t, []string{"/hello.wasm"}, nil)
+		b.spec.Process.Terminal = true
+		check("terminal", f.createErr(b, "b5"), errdefs.IsNotImplemented, "terminal")
+		b = newBundle(t, []string{"/hello.wasm"}, nil)
+		b.writeSpec(t)
+		writeFile(t, filepath.Join(b.dir, "config.json"), []byte("{not json"), 0o644)
+		_, err := f.client.Create(f.ctx, b.createRequest("b6"))
+		check("malformed config.json", errgrpc.ToNative(err), errdefs.IsInvalidArgument, "config.json")
+		if f.svc.Len() != 0 {
+			t.Fatalf("failed creates left %d tasks", f.svc.Len())
+		}
+	}},
+	{"pids and connect name a real process", func(t *testing.T, f *fixture) {
+		f.create(newBundle(t, []string{"/spin.wasm"}, nil), "p")
+		f.start("p")
+		pids, err := f.client.Pids(f.ctx, &taskapi.PidsRequest{ID: "p"})
+		if err != nil || len(pids.Processes) != 1 || pids.Processes[0].Pid == 0 {
+			t.Fatalf("pids %v, %v", pids, err)
+		}
+		if err := syscall.Kill(int(pids.Processes[0].Pid), 0); err != nil {
+			t.Fatalf("pid %d is not a live process: %v", pids.Processes[0].Pid, err)
+		}
+		c, err := f.client.Connect(f.ctx, &taskapi.ConnectRequest{ID: "p"})
+		if err != nil || c.TaskPid != pids.Processes[0].Pid {
+			t.Fatalf("connect %v, %v", c, err)
+		}
+		if err := f.kill("p", syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		f.wait("p")
+	}},
+	{"two tasks run at once, each with its own output", func(t *testing.T, f *fixture) {
+		b1, b2 := demoBundle(t, "echo", "one"), demoBundle(t, "echo", "two")
+		b1.withStdio(t, false)
+		b2.withStdio(t, false)
+		f.create(b1, "one")
+		f.create(b2, "two")
+		f.start("one")
+		f.start("two")
+		expectCode(t, "one", f.wait("one"), 0)
+		expectCode(t, "two", f.wait("two"), 0)
+		if b1.stdout.String() != "one\n" || b2.stdout.String() != "two\n" {
+			t.Fatalf("outputs %q %q", b1.stdout.String(), b2.stdout.String())
+		}
+	}},
+}
