@@ -3,6 +3,7 @@
 #
 #   hack/devenv.sh start DIR   start both; writes DIR/env (source it)
 #   hack/devenv.sh stop DIR    stop both, unmount what they left, remove DIR
+#   hack/devenv.sh restart-sandboxer DIR [TERM|KILL]   restart the daemon only
 #
 # Nothing is shared with a system containerd: sockets, root, state, netns
 # mounts, CNI config and NRI all live under DIR. The binaries come from
@@ -86,6 +87,28 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
 EOF
 }
 
+start_sandboxer() { # dir
+	local d=$1
+	"$bin/wasm-sandboxer" --listen "$d/sandboxer.sock" --state-dir "$d/sandboxer" \
+		--containerd-address "$d/containerd.sock" --log-level "${SANDBOXER_LOG_LEVEL:-debug}" \
+		>>"$d/sandboxer.log" 2>&1 &
+	echo $! >"$d/sandboxer.pid"
+	wait_socket "$d/sandboxer.sock" "$(cat "$d/sandboxer.pid")" wasm-sandboxer
+}
+
+# restart_sandboxer DIR SIGNAL: end the daemon with SIGNAL (TERM or KILL),
+# then start it again on the same state dir.
+restart_sandboxer() {
+	local d=$1 sig=${2:-TERM} pid
+	[ -f "$d/sandboxer.pid" ] || die "no wasm-sandboxer running in $d"
+	pid=$(cat "$d/sandboxer.pid")
+	kill "-$sig" "$pid"
+	for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	kill -0 "$pid" 2>/dev/null && die "wasm-sandboxer $pid did not exit on SIG$sig"
+	[ "$sig" = KILL ] && rm -f "$d/sandboxer.sock"
+	start_sandboxer "$d"
+}
+
 start() {
 	local d=$1
 	[ -n "$d" ] || die "usage: $0 start DIR"
@@ -97,11 +120,7 @@ start() {
 	d=$(cd "$d" && pwd)
 	write_configs "$d"
 
-	"$bin/wasm-sandboxer" --listen "$d/sandboxer.sock" --state-dir "$d/sandboxer" \
-		--containerd-address "$d/containerd.sock" --log-level "${SANDBOXER_LOG_LEVEL:-debug}" \
-		>>"$d/sandboxer.log" 2>&1 &
-	echo $! >"$d/sandboxer.pid"
-	wait_socket "$d/sandboxer.sock" "$(cat "$d/sandboxer.pid")" wasm-sandboxer
+	start_sandboxer "$d"
 
 	# containerd finds containerd-shim-wasm-v1 on PATH.
 	PATH="$bin:$PATH" "$bin/containerd" --config "$d/containerd.toml" >>"$d/containerd.log" 2>&1 &
@@ -168,5 +187,6 @@ stop() {
 case "${1:-}" in
 start) start "${2:-}" ;;
 stop) stop "${2:-}" ;;
-*) die "usage: $0 start|stop DIR" ;;
+restart-sandboxer) restart_sandboxer "${2:-}" "${3:-TERM}" ;;
+*) die "usage: $0 start|stop DIR | restart-sandboxer DIR [TERM|KILL]" ;;
 esac

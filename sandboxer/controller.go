@@ -60,6 +60,9 @@ type Controller struct {
 
 	mu        sync.Mutex
 	sandboxes map[string]*sandbox
+
+	closing   chan struct{} // closed when the daemon shuts down
+	closeOnce sync.Once
 }
 
 var _ api.ControllerServer = (*Controller)(nil)
@@ -76,6 +79,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		store:     store,
 		socketDir: filepath.Join(cfg.StateDir, "s"),
 		sandboxes: map[string]*sandbox{},
+		closing:   make(chan struct{}),
 	}
 	if len(c.socketPath("x")) > maxSocketPath {
 		return nil, fmt.Errorf("state dir %q is too long for unix socket paths (max %d bytes in all): %w", cfg.StateDir, maxSocketPath, errdefs.ErrInvalidArgument)
@@ -230,6 +234,10 @@ func (c *Controller) Wait(ctx context.Context, r *api.ControllerWaitRequest) (*a
 	case <-sb.stopped:
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-c.closing:
+		// containerd's proxy retries Wait on Unavailable: it will ask the
+		// restarted daemon, which answers from persisted state.
+		return nil, fmt.Errorf("wasm-sandboxer is shutting down: %w", errdefs.ErrUnavailable)
 	}
 	st := sb.snapshot()
 	return &api.ControllerWaitResponse{ExitStatus: st.ExitStatus, ExitedAt: protobuf.ToTimestamp(st.ExitedAt)}, nil
@@ -307,9 +315,11 @@ func (c *Controller) Update(ctx context.Context, r *api.ControllerUpdateRequest)
 	return &api.ControllerUpdateResponse{}, nil
 }
 
-// Close stops serving every task endpoint. Running modules end with the
-// daemon; persisted state stays so a restarted daemon answers for them.
+// Close answers pending Waits with Unavailable and stops serving every task
+// endpoint. Running modules end with the daemon; persisted state stays so a
+// restarted daemon answers for them.
 func (c *Controller) Close(ctx context.Context) error {
+	c.closeOnce.Do(func() { close(c.closing) })
 	c.mu.Lock()
 	sbs := make([]*sandbox, 0, len(c.sandboxes))
 	for _, sb := range c.sandboxes {

@@ -101,7 +101,8 @@ func (s *Store) Load() ([]State, []error) {
 	var errs []error
 	for _, e := range ents {
 		name := e.Name()
-		if e.IsDir() || filepath.Ext(name) != ".json" {
+		// Only regular files: a fifo named *.json would block the open.
+		if !e.Type().IsRegular() || filepath.Ext(name) != ".json" {
 			continue
 		}
 		st, err := DecodeState(s.dir, name)

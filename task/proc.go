@@ -22,15 +22,20 @@ type proc struct {
 	p                     Process
 	stdin, stdout, stderr string
 
+	// exited is closed once the exit is published: Wait, State and
+	// Delete look at it, never at the runtime's Done directly.
+	exited chan struct{}
+
 	mu      sync.Mutex
 	started bool
 }
 
 func newProc(id, execID string, p Process, stdin, stdout, stderr string) *proc {
-	return &proc{id: id, execID: execID, p: p, stdin: stdin, stdout: stdout, stderr: stderr}
+	return &proc{id: id, execID: execID, p: p, stdin: stdin, stdout: stdout, stderr: stderr, exited: make(chan struct{})}
 }
 
-func (p *proc) start(ctx context.Context) error {
+// start runs the process; onStart runs just before, under the lock.
+func (p *proc) start(ctx context.Context, onStart func()) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	select {
@@ -41,6 +46,7 @@ func (p *proc) start(ctx context.Context) error {
 	if p.started {
 		return fmt.Errorf("already started: %w", errdefs.ErrFailedPrecondition)
 	}
+	onStart()
 	if err := p.p.Start(ctx); err != nil {
 		return err
 	}
@@ -50,7 +56,7 @@ func (p *proc) start(ctx context.Context) error {
 
 func (p *proc) status() (tasktypes.Status, Exit) {
 	select {
-	case <-p.p.Done():
+	case <-p.exited:
 		return taskStatusStopped, p.p.Exit()
 	default:
 	}

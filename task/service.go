@@ -145,6 +145,7 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 		return nil, fmt.Errorf("task %q: %w", r.ID, err)
 	}
 	c.init = newProc(r.ID, "", p, r.Stdin, r.Stdout, r.Stderr)
+	go s.watchExit(namespaces.WithNamespace(context.WithoutCancel(ctx), ns), c.init)
 
 	s.mu.Lock()
 	s.tasks[r.ID] = c
@@ -163,27 +164,33 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 
 // Start runs the task's module.
 func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.StartResponse, error) {
-	c, p, err := s.procOf(r.ID, r.ExecID)
+	_, p, err := s.procOf(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.start(ctx); err != nil {
+	if err := p.start(ctx, func() {
+		// Queued before the module can run, so its start always precedes
+		// its exit.
+		s.pub.Publish(ctx, &eventstypes.TaskStart{ContainerID: r.ID, Pid: uint32(p.p.Pid())})
+	}); err != nil {
 		return nil, fmt.Errorf("task %q: %w", r.ID, err)
 	}
-	nsCtx := namespaces.WithNamespace(context.WithoutCancel(ctx), c.namespace)
-	go func() {
-		<-p.p.Done()
-		e := p.p.Exit()
-		if e.Reason != "" {
-			log.G(nsCtx).WithFields(log.Fields{"sandbox": s.sandboxID, "id": r.ID, "exit": e.Code}).Warn(e.Reason)
-		}
-		s.pub.Publish(nsCtx, &eventstypes.TaskExit{
-			ContainerID: r.ID, ID: r.ID, Pid: uint32(p.p.Pid()),
-			ExitStatus: e.Code, ExitedAt: protobuf.ToTimestamp(e.At),
-		})
-	}()
-	s.pub.Publish(ctx, &eventstypes.TaskStart{ContainerID: r.ID, Pid: uint32(p.p.Pid())})
 	return &taskapi.StartResponse{Pid: uint32(p.p.Pid())}, nil
+}
+
+// watchExit publishes a process's exit, then makes the exit visible to
+// Wait, State and Delete: an exit event always precedes the delete event.
+func (s *Service) watchExit(ctx context.Context, p *proc) {
+	<-p.p.Done()
+	e := p.p.Exit()
+	if e.Reason != "" {
+		log.G(ctx).WithFields(log.Fields{"sandbox": s.sandboxID, "id": p.id, "exit": e.Code}).Warn(e.Reason)
+	}
+	s.pub.Publish(ctx, &eventstypes.TaskExit{
+		ContainerID: p.id, ID: p.id, Pid: uint32(p.p.Pid()),
+		ExitStatus: e.Code, ExitedAt: protobuf.ToTimestamp(e.At),
+	})
+	close(p.exited)
 }
 
 // State reports the task's status.
@@ -207,7 +214,7 @@ func (s *Service) Wait(ctx context.Context, r *taskapi.WaitRequest) (*taskapi.Wa
 		return nil, err
 	}
 	select {
-	case <-p.p.Done():
+	case <-p.exited:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -226,7 +233,7 @@ func (s *Service) Kill(ctx context.Context, r *taskapi.KillRequest) (*emptypb.Em
 		return nil, fmt.Errorf("task %q: signal %d: %w", r.ID, r.Signal, errdefs.ErrInvalidArgument)
 	}
 	select {
-	case <-p.p.Done():
+	case <-p.exited:
 		return nil, fmt.Errorf("task %q: process already finished: %w", r.ID, errdefs.ErrNotFound)
 	default:
 	}
@@ -251,7 +258,7 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 		if err := p.p.Kill(ctx, syscall.SIGKILL); err != nil {
 			return nil, fmt.Errorf("task %q: %w", r.ID, err)
 		}
-		<-p.p.Done()
+		<-p.exited
 	}
 	s.mu.Lock()
 	if s.tasks[r.ID] != c {
@@ -365,7 +372,7 @@ func (s *Service) KillAll(ctx context.Context) {
 	}
 	for _, p := range procs {
 		select {
-		case <-p.p.Done():
+		case <-p.exited:
 		case <-ctx.Done():
 			return
 		}

@@ -104,6 +104,8 @@ func run(o options) error {
 	case <-ctx.Done():
 	}
 	log.G(ctx).Info("shutting down")
+	// Answer the blocking Waits first, so the graceful stop is quick.
+	ctrl.Close(context.Background())
 	done := make(chan struct{})
 	go func() { srv.GracefulStop(); close(done) }()
 	select {

@@ -4,6 +4,7 @@ package events
 
 import (
 	"context"
+	"io"
 	"sync"
 
 	"github.com/containerd/containerd/v2/core/events"
@@ -54,12 +55,12 @@ func New(remote Remote, n int) *Forwarder {
 
 // Publish queues event; it never blocks. ctx must carry the namespace.
 func (f *Forwarder) Publish(ctx context.Context, event any) {
-	ev, ok := event.(events.Event)
-	if !ok {
-		log.G(ctx).Errorf("not an event: %T", event)
+	topic := runtime.GetTopic(event)
+	if topic == runtime.TaskUnknownTopic || event == nil {
+		log.G(ctx).Errorf("not a task event: %T", event)
 		return
 	}
-	topic := runtime.GetTopic(event)
+	ev := event.(events.Event)
 	select {
 	case <-f.done:
 		return
@@ -78,6 +79,11 @@ func (f *Forwarder) run() {
 		case <-f.done:
 			return
 		case it := <-f.queue:
+			select {
+			case <-f.done: // Close drops what is queued
+				return
+			default:
+			}
 			if err := f.remote.Publish(it.ctx, it.topic, it.event); err != nil {
 				log.G(it.ctx).WithError(err).WithField("topic", it.topic).Debug("forward event")
 			}
@@ -85,7 +91,13 @@ func (f *Forwarder) run() {
 	}
 }
 
-// Close stops forwarding; queued events are dropped.
+// Close stops forwarding; queued events are dropped. A remote that is an
+// io.Closer (containerd's publisher holds a ttrpc connection) is closed.
 func (f *Forwarder) Close() {
-	f.once.Do(func() { close(f.done) })
+	f.once.Do(func() {
+		close(f.done)
+		if c, ok := f.remote.(io.Closer); ok {
+			c.Close()
+		}
+	})
 }

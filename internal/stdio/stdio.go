@@ -38,7 +38,7 @@ func Open(ctx context.Context, stdin, stdout, stderr string) (_ *Set, retErr err
 	if stdin != "" {
 		r, err := openStdin(stdin)
 		if err != nil {
-			return nil, fmt.Errorf("open stdin %q: %v: %w", stdin, err, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("open stdin %q: %w: %w", stdin, err, errdefs.ErrInvalidArgument)
 		}
 		s.stdin = r
 		s.closers = append(s.closers, r)
@@ -52,9 +52,12 @@ func Open(ctx context.Context, stdin, stdout, stderr string) (_ *Set, retErr err
 		if o.path == "" {
 			continue
 		}
+		if fi, err := os.Stat(o.path); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+			return nil, fmt.Errorf("open %s %q: not a fifo: %w", o.name, o.path, errdefs.ErrInvalidArgument)
+		}
 		f, err := fifo.OpenFifo(ctx, o.path, syscall.O_WRONLY, 0)
 		if err != nil {
-			return nil, fmt.Errorf("open %s %q: %v: %w", o.name, o.path, err, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("open %s %q: %w: %w", o.name, o.path, err, errdefs.ErrInvalidArgument)
 		}
 		s.closers = append(s.closers, f)
 		*o.dst = f

@@ -113,7 +113,7 @@ func FromSpec(spec *specs.Spec, stat StatFunc) (Config, error) {
 	if cwd == "" {
 		cwd = "/"
 	}
-	if !path.IsAbs(cwd) || len(cwd) > maxPathBytes {
+	if !path.IsAbs(cwd) || len(cwd) > maxPathBytes || strings.IndexByte(cwd, 0) >= 0 {
 		return Config{}, invalid("process.cwd", fmt.Sprintf("%q is not an absolute path", truncate(cwd)))
 	}
 	cfg := Config{
@@ -148,10 +148,10 @@ func preopensFrom(mounts []specs.Mount, stat StatFunc) ([]Preopen, error) {
 			continue
 		}
 		field := fmt.Sprintf("mounts[%d]", i)
-		if !path.IsAbs(m.Destination) || len(m.Destination) > maxPathBytes {
+		if !path.IsAbs(m.Destination) || len(m.Destination) > maxPathBytes || strings.IndexByte(m.Destination, 0) >= 0 {
 			return nil, invalid(field+".destination", fmt.Sprintf("%q is not an absolute path", truncate(m.Destination)))
 		}
-		if !path.IsAbs(m.Source) || len(m.Source) > maxPathBytes {
+		if !path.IsAbs(m.Source) || len(m.Source) > maxPathBytes || strings.IndexByte(m.Source, 0) >= 0 {
 			return nil, invalid(field+".source", fmt.Sprintf("%q is not an absolute path", truncate(m.Source)))
 		}
 		if stat != nil {

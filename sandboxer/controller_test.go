@@ -1,0 +1,249 @@
+package sandboxer
+
+import (
+	"context"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
+	api "github.com/containerd/containerd/api/services/sandbox/v1"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/ttrpc"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+)
+
+// noRuntime refuses every module: these tests exercise the sandbox
+// lifecycle, not modules (task/tasktest does).
+type noRuntime struct{}
+
+func (noRuntime) Prepare(context.Context, task.ProcessSpec) (task.Process, error) {
+	return nil, errdefs.ErrNotImplemented
+}
+
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, any) {}
+
+func newController(t *testing.T, dir string) *Controller {
+	t.Helper()
+	c, err := New(context.Background(), Config{StateDir: dir, Runtime: noRuntime{}, Publisher: nopPublisher{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+func stateDir(t *testing.T) string {
+	d, err := os.MkdirTemp("", "sbx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+func bg() context.Context { return namespaces.WithNamespace(context.Background(), "k8s.io") }
+
+func mustStart(t *testing.T, c *Controller, id string) *api.ControllerStartResponse {
+	t.Helper()
+	if _, err := c.Create(bg(), &api.ControllerCreateRequest{SandboxID: id, NetnsPath: "/var/run/netns/x"}); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	r, err := c.Start(bg(), &api.ControllerStartRequest{SandboxID: id})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return r
+}
+
+// dialTask checks that the address answers the task API of the sandbox.
+func dialTask(t *testing.T, address string) error {
+	t.Helper()
+	path, ok := strings.CutPrefix(address, "ttrpc+unix://")
+	if !ok {
+		t.Fatalf("address %q is not ttrpc+unix://", address)
+	}
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return err
+	}
+	client := ttrpc.NewClient(conn)
+	defer client.Close()
+	_, err = taskapi.NewTTRPCTaskClient(client).State(bg(), &taskapi.StateRequest{ID: "no-such-task"})
+	return err
+}
+
+func TestLifecycle(t *testing.T) {
+	c := newController(t, stateDir(t))
+	r := mustStart(t, c, "pod1")
+	if r.Version != TaskAPIVersion || !strings.HasPrefix(r.Address, "ttrpc+unix:///") {
+		t.Fatalf("start response %+v", r)
+	}
+	if err := dialTask(t, r.Address); !errdefs.IsNotFound(errFromRPC(err)) {
+		t.Fatalf("task endpoint: %v, want NotFound for an unknown task", err)
+	}
+	st, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "pod1", Verbose: true})
+	if err != nil || st.State != StateReady || st.Address != r.Address || st.Version != 3 || st.Info["netns"] != "/var/run/netns/x" {
+		t.Fatalf("status %+v, %v", st, err)
+	}
+	p, err := c.Platform(bg(), &api.ControllerPlatformRequest{SandboxID: "pod1"})
+	if err != nil || p.Platform.OS != "linux" {
+		t.Fatalf("platform %+v, %v", p, err)
+	}
+
+	waited := make(chan *api.ControllerWaitResponse, 1)
+	go func() {
+		w, err := c.Wait(bg(), &api.ControllerWaitRequest{SandboxID: "pod1"})
+		if err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+		waited <- w
+	}()
+	select {
+	case <-waited:
+		t.Fatal("Wait returned while the sandbox is ready")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if _, err := c.Stop(bg(), &api.ControllerStopRequest{SandboxID: "pod1", TimeoutSecs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	w := <-waited
+	if w == nil || w.ExitedAt.AsTime().IsZero() {
+		t.Fatalf("wait response %+v", w)
+	}
+	st, _ = c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "pod1"})
+	if st.State != StateNotReady {
+		t.Fatalf("state after stop %q", st.State)
+	}
+	// The endpoint stays up after Stop: containerd still deletes tasks.
+	if err := dialTask(t, r.Address); !errdefs.IsNotFound(errFromRPC(err)) {
+		t.Fatalf("task endpoint after stop: %v", err)
+	}
+	if _, err := c.Stop(bg(), &api.ControllerStopRequest{SandboxID: "pod1"}); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	if _, err := c.Shutdown(bg(), &api.ControllerShutdownRequest{SandboxID: "pod1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "pod1"}); !errdefs.IsNotFound(err) {
+		t.Fatalf("status after shutdown: %v", err)
+	}
+	if err := dialTask(t, r.Address); err == nil {
+		t.Fatal("task endpoint still answers after shutdown")
+	}
+}
+
+func TestUnknownAndDuplicateIDs(t *testing.T) {
+	c := newController(t, stateDir(t))
+	mustStart(t, c, "pod")
+	if _, err := c.Create(bg(), &api.ControllerCreateRequest{SandboxID: "pod"}); !errdefs.IsAlreadyExists(err) {
+		t.Fatalf("duplicate create: %v", err)
+	}
+	for _, id := range []string{"", "bad id/with slash", strings.Repeat("x", 100)} {
+		if _, err := c.Create(bg(), &api.ControllerCreateRequest{SandboxID: id}); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("create %q: %v, want InvalidArgument", id, err)
+		}
+	}
+	const id = "missing"
+	calls := map[string]func() error{
+		"Start":    func() error { _, err := c.Start(bg(), &api.ControllerStartRequest{SandboxID: id}); return err },
+		"Platform": func() error { _, err := c.Platform(bg(), &api.ControllerPlatformRequest{SandboxID: id}); return err },
+		"Stop":     func() error { _, err := c.Stop(bg(), &api.ControllerStopRequest{SandboxID: id}); return err },
+		"Wait":     func() error { _, err := c.Wait(bg(), &api.ControllerWaitRequest{SandboxID: id}); return err },
+		"Status":   func() error { _, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: id}); return err },
+		"Shutdown": func() error { _, err := c.Shutdown(bg(), &api.ControllerShutdownRequest{SandboxID: id}); return err },
+		"Metrics":  func() error { _, err := c.Metrics(bg(), &api.ControllerMetricsRequest{SandboxID: id}); return err },
+		"Update":   func() error { _, err := c.Update(bg(), &api.ControllerUpdateRequest{SandboxID: id}); return err },
+	}
+	for name, call := range calls {
+		if err := call(); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), id) {
+			t.Errorf("%s: %v, want NotFound naming the id", name, err)
+		}
+	}
+	// The good sandbox is untouched by all of the above.
+	if st, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "pod"}); err != nil || st.State != StateReady {
+		t.Fatalf("other sandbox: %+v, %v", st, err)
+	}
+}
+
+// TestRestartAnswersForKnownSandboxes: a new Controller on the same state
+// dir (the daemon restarted) answers Status and Wait for every sandbox, and
+// serves the task endpoint of the ready ones at the same address.
+func TestRestartAnswersForKnownSandboxes(t *testing.T) {
+	dir := stateDir(t)
+	c1, err := New(context.Background(), Config{StateDir: dir, Runtime: noRuntime{}, Publisher: nopPublisher{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := mustStart(t, c1, "ready")
+	mustStart(t, c1, "stopped")
+	if _, err := c1.Stop(bg(), &api.ControllerStopRequest{SandboxID: "stopped"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.Create(bg(), &api.ControllerCreateRequest{SandboxID: "created"}); err != nil {
+		t.Fatal(err)
+	}
+	c1.Close(context.Background()) // the daemon goes away
+
+	c2 := newController(t, dir)
+	want := map[string]string{"ready": StateReady, "stopped": StateNotReady, "created": StateNotReady}
+	for id, state := range want {
+		st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: id})
+		if err != nil || st.State != state {
+			t.Errorf("%s after restart: %+v, %v; want %s", id, st, err, state)
+		}
+	}
+	st, _ := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "ready"})
+	if st.Address != ready.Address {
+		t.Fatalf("address changed across restart: %q -> %q", ready.Address, st.Address)
+	}
+	if err := dialTask(t, st.Address); !errdefs.IsNotFound(errFromRPC(err)) {
+		t.Fatalf("restored task endpoint: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(bg(), time.Second)
+	defer cancel()
+	if w, err := c2.Wait(ctx, &api.ControllerWaitRequest{SandboxID: "stopped"}); err != nil || w.ExitedAt.AsTime().IsZero() {
+		t.Fatalf("wait on a stopped sandbox after restart: %+v, %v", w, err)
+	}
+	if _, err := c2.Wait(ctx, &api.ControllerWaitRequest{SandboxID: "ready"}); err != context.DeadlineExceeded {
+		t.Fatalf("wait on a ready sandbox returned %v, want to block", err)
+	}
+}
+
+func TestCorruptStateSkipped(t *testing.T) {
+	dir := stateDir(t)
+	c1, err := New(context.Background(), Config{StateDir: dir, Runtime: noRuntime{}, Publisher: nopPublisher{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustStart(t, c1, "good")
+	c1.Close(context.Background())
+	if err := os.WriteFile(dir+"/sandboxes/bad.json", []byte("{garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c2 := newController(t, dir)
+	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "good"}); err != nil || st.State != StateReady {
+		t.Fatalf("good sandbox next to a corrupt file: %+v, %v", st, err)
+	}
+	if _, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "bad"}); !errdefs.IsNotFound(err) {
+		t.Fatalf("corrupt sandbox: %v", err)
+	}
+}
+
+func TestStateDirTooLong(t *testing.T) {
+	long := "/tmp/" + strings.Repeat("d", 120)
+	_, err := New(context.Background(), Config{StateDir: long, Runtime: noRuntime{}, Publisher: nopPublisher{}})
+	if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "too long") {
+		t.Fatalf("%v, want a too-long error", err)
+	}
+	os.RemoveAll(long)
+}
+
+func errFromRPC(err error) error { return errgrpc.ToNative(err) }
