@@ -393,7 +393,7 @@ func TestOpenErrors(t *testing.T) {
 		name                  string
 		stdin, stdout, stderr string
 		bad                   string // the path the error must name
-		notFifo              bool   // see the report: Open does not check the file type
+		notFifo               bool   // see the report: Open does not check the file type
 	}{
 		{name: "missing stdin", stdin: missing, bad: missing},
 		{name: "missing stdout", stdout: missing, bad: missing},
