@@ -10,13 +10,13 @@ GO ?= go
 # containerd is built from the version go.mod pins, never downloaded.
 CONTAINERD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
 
-.PHONY: help build containerd crictl wasm images demo test test-unit test-integration check clean
+.PHONY: help build containerd crictl wasm images demo cri-latency test test-unit test-integration check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 build: ## build wasm-sandboxer, containerd-shim-wasm-v1 and wasm-image into _output/bin
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/wasm-sandboxer ./cmd/containerd-shim-wasm-v1 ./cmd/wasm-image
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/wasm-sandboxer ./cmd/containerd-shim-wasm-v1 ./cmd/wasm-image ./hack/crilatency
 
 containerd: $(BIN)/.containerd-$(CONTAINERD_VERSION) ## build containerd and ctr from the go.mod-pinned module
 
@@ -38,6 +38,9 @@ images: build wasm ## package the test modules as OCI image archives in _output/
 
 demo: build containerd crictl images ## run a pod printing "hello from wasm" through a private containerd, then tear down
 	hack/demo.sh
+
+cri-latency: build containerd images ## median CreateContainer -> exit visible in ContainerStatus, N=20 runs (N=…)
+	hack/cri-latency.sh
 
 test: test-unit test-integration ## unit tests, then integration tests against a real containerd
 

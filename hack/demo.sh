@@ -13,7 +13,7 @@ trap '"$top/hack/devenv.sh" stop "$dir"' EXIT
 source "$dir/env"
 crictl() { "$out/bin/crictl" --config "$dir/crictl.yaml" "$@"; }
 
-"$out/bin/ctr" -n k8s.io images import "$out/images/wasm-hello.tar" >/dev/null
+"$out/bin/ctr" -n k8s.io images import "$out/images/wasm-hello.tar" >/dev/null 2>>"$dir/ctr.log"
 
 cat >"$dir/pod.json" <<JSON
 {"metadata": {"name": "hello-wasm", "namespace": "default", "uid": "demo-$$"},
