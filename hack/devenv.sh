@@ -4,6 +4,7 @@
 #   hack/devenv.sh start DIR   start both; writes DIR/env (source it)
 #   hack/devenv.sh stop DIR    stop both, unmount what they left, remove DIR
 #   hack/devenv.sh restart-sandboxer DIR [TERM|KILL]   restart the daemon only
+#   hack/devenv.sh stop-sandboxer DIR | start-sandboxer DIR
 #
 # Nothing is shared with a system containerd: sockets, root, state, netns
 # mounts, CNI config and NRI all live under DIR. The binaries come from
@@ -76,7 +77,6 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
 
 [plugins.'io.containerd.cri.v1.runtime']
   netns_mounts_under_state_dir = true
-  enable_cdi = false
   [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.wasm]
     runtime_type = "io.containerd.wasm.v1"
     sandboxer = "wasm"
@@ -123,7 +123,7 @@ start() {
 	start_sandboxer "$d"
 
 	# containerd finds containerd-shim-wasm-v1 on PATH.
-	PATH="$bin:$PATH" "$bin/containerd" --config "$d/containerd.toml" >>"$d/containerd.log" 2>&1 &
+	PATH="$bin:$PATH" WASM_SANDBOXER_SOCKET="$d/sandboxer.sock" "$bin/containerd" --config "$d/containerd.toml" >>"$d/containerd.log" 2>&1 &
 	echo $! >"$d/containerd.pid"
 	wait_socket "$d/containerd.sock" "$(cat "$d/containerd.pid")" containerd
 	# The CRI plugin is ready once it answers a version request.
@@ -188,5 +188,7 @@ case "${1:-}" in
 start) start "${2:-}" ;;
 stop) stop "${2:-}" ;;
 restart-sandboxer) restart_sandboxer "${2:-}" "${3:-TERM}" ;;
-*) die "usage: $0 start|stop DIR | restart-sandboxer DIR [TERM|KILL]" ;;
+stop-sandboxer) stop_pid "${2:?DIR}/sandboxer.pid" wasm-sandboxer ;;
+start-sandboxer) start_sandboxer "${2:?DIR}" ;;
+*) die "usage: $0 start|stop DIR | restart-sandboxer DIR [TERM|KILL] | stop-sandboxer|start-sandboxer DIR" ;;
 esac

@@ -80,11 +80,14 @@ func startEnv() (*env, error) {
 	if b, err := e.devenv("start"); err != nil {
 		return nil, fmt.Errorf("devenv start: %v\n%s", err, b)
 	}
-	for _, img := range []string{"wasm-hello", "wasm-demo", "wasm-tiny"} {
-		cmd := exec.Command(filepath.Join(out, "bin", "ctr"), "--address", e.sock(), "-n", "k8s.io", "images", "import", filepath.Join(out, "images", img+".tar"))
-		if b, err := cmd.CombinedOutput(); err != nil {
-			e.stop()
-			return nil, fmt.Errorf("import %s: %v\n%s", img, err, b)
+	// k8s.io is CRI's namespace, default is ctr's.
+	for _, ns := range []string{"k8s.io", "default"} {
+		for _, img := range []string{"wasm-hello", "wasm-demo", "wasm-tiny"} {
+			cmd := exec.Command(filepath.Join(out, "bin", "ctr"), "--address", e.sock(), "-n", ns, "images", "import", filepath.Join(out, "images", img+".tar"))
+			if b, err := cmd.CombinedOutput(); err != nil {
+				e.stop()
+				return nil, fmt.Errorf("import %s: %v\n%s", img, err, b)
+			}
 		}
 	}
 	conn, err := grpc.NewClient("unix://"+e.sock(), grpc.WithTransportCredentials(insecure.NewCredentials()))

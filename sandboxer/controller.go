@@ -40,6 +40,14 @@ const (
 // maxSocketPath is the room a unix socket path has (sun_path less the NUL).
 const maxSocketPath = 107
 
+// AnnotationOwner, set to OwnerTask on Create, marks a sandbox made for a
+// single task by containerd-shim-wasm-v1 (the ctr path): it is shut down
+// when containerd shuts that task down.
+const (
+	AnnotationOwner = "io.wasm-sandboxer.owner"
+	OwnerTask       = "task"
+)
+
 // Config configures a Controller.
 type Config struct {
 	// StateDir holds state files and task sockets.
@@ -92,7 +100,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		log.G(ctx).WithError(err).Error("skipping unreadable sandbox state")
 	}
 	for _, st := range states {
-		sb := newSandbox(st, task.NewService(st.ID, cfg.Runtime, cfg.Publisher))
+		sb := newSandbox(st, c.newTaskService(st))
 		if st.Phase == PhaseReady {
 			if err := sb.serve(ctx, c.socketPath(st.ID)); err != nil {
 				log.G(ctx).WithError(err).WithField("sandbox", st.ID).Error("restore task endpoint; marking sandbox stopped")
@@ -112,6 +120,22 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 func (c *Controller) socketPath(id string) string {
 	sum := sha256.Sum256([]byte(id))
 	return filepath.Join(c.socketDir, hex.EncodeToString(sum[:8])+".sock")
+}
+
+// newTaskService returns the task service of a sandbox; a task-owned
+// sandbox shuts itself down once its task is gone.
+func (c *Controller) newTaskService(st State) *task.Service {
+	var opts []task.ServiceOption
+	if st.Annotations[AnnotationOwner] == OwnerTask {
+		id, ns := st.ID, st.Namespace
+		opts = append(opts, task.WithShutdownWhenEmpty(func() {
+			ctx := namespaces.WithNamespace(context.Background(), ns)
+			if _, err := c.Shutdown(ctx, &api.ControllerShutdownRequest{SandboxID: id}); err != nil && !errdefs.IsNotFound(err) {
+				log.G(ctx).WithError(err).WithField("sandbox", id).Warn("shut down task-owned sandbox")
+			}
+		}))
+	}
+	return task.NewService(st.ID, c.cfg.Runtime, c.cfg.Publisher, opts...)
 }
 
 func (c *Controller) get(id string) (*sandbox, error) {
@@ -143,7 +167,7 @@ func (c *Controller) Create(ctx context.Context, r *api.ControllerCreateRequest)
 		c.mu.Unlock()
 		return nil, fmt.Errorf("sandbox %q: %w", r.SandboxID, errdefs.ErrAlreadyExists)
 	}
-	sb := newSandbox(st, task.NewService(st.ID, c.cfg.Runtime, c.cfg.Publisher))
+	sb := newSandbox(st, c.newTaskService(st))
 	c.sandboxes[r.SandboxID] = sb
 	c.mu.Unlock()
 	if err := c.store.Save(st); err != nil {
@@ -269,6 +293,7 @@ func (c *Controller) Status(ctx context.Context, r *api.ControllerStatusRequest)
 			"phase": string(st.Phase),
 			"tasks": fmt.Sprint(sb.tasks.Len()),
 			"netns": st.NetNSPath,
+			"owner": st.Annotations[AnnotationOwner],
 		}
 	}
 	return resp, nil

@@ -40,6 +40,10 @@ type Service struct {
 	sandboxID string
 	rt        Runtime
 	pub       Publisher
+	// onEmptyShutdown, when set, runs after a Shutdown call finds no task
+	// left: the sandbox was made for one task (the ctr path) and ends
+	// with it.
+	onEmptyShutdown func()
 
 	mu    sync.Mutex
 	tasks map[string]*container
@@ -47,9 +51,23 @@ type Service struct {
 
 var _ taskapi.TTRPCTaskService = (*Service)(nil)
 
+// ServiceOption configures a Service.
+type ServiceOption func(*Service)
+
+// WithShutdownWhenEmpty makes a Shutdown call that finds no task left run
+// fn (in its own goroutine): containerd calls Shutdown after deleting a
+// task, and a sandbox made for that one task should then go away.
+func WithShutdownWhenEmpty(fn func()) ServiceOption {
+	return func(s *Service) { s.onEmptyShutdown = fn }
+}
+
 // NewService returns the task service of sandbox sandboxID.
-func NewService(sandboxID string, rt Runtime, pub Publisher) *Service {
-	return &Service{sandboxID: sandboxID, rt: rt, pub: pub, tasks: map[string]*container{}}
+func NewService(sandboxID string, rt Runtime, pub Publisher, opts ...ServiceOption) *Service {
+	s := &Service{sandboxID: sandboxID, rt: rt, pub: pub, tasks: map[string]*container{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // container is one task: its init process and the rootfs it mounted.
@@ -309,9 +327,13 @@ func (s *Service) CloseIO(ctx context.Context, r *taskapi.CloseIORequest) (*empt
 	return &emptypb.Empty{}, nil
 }
 
-// Shutdown is a no-op: the endpoint belongs to the sandbox and is closed by
-// the sandbox's Shutdown, not by a task's.
+// Shutdown follows every task Delete. The endpoint belongs to the sandbox,
+// so it stays up, unless the sandbox was made for that one task (the ctr
+// path) and no task is left.
 func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*emptypb.Empty, error) {
+	if s.onEmptyShutdown != nil && s.Len() == 0 {
+		go s.onEmptyShutdown()
+	}
 	return &emptypb.Empty{}, nil
 }
 

@@ -1,0 +1,87 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// ctrRun runs `ctr run --rm --runtime io.containerd.wasm.v1 IMAGE ID ARGS…`
+// in namespace "default" and returns its stdout, stderr and exit status.
+func ctrRun(t *testing.T, image string, args ...string) (string, string, int) {
+	t.Helper()
+	id := fmt.Sprintf("ctr-%d", seq.Add(1))
+	cmdArgs := append([]string{"--address", shared.sock(), "-n", "default", "run", "--rm",
+		"--fifo-dir", filepath.Join(shared.dir, "fifo"), "--runtime", "io.containerd.wasm.v1", image, id}, args...)
+	cmd := exec.Command(filepath.Join(shared.out, "bin", "ctr"), cmdArgs...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("ctr run: %v", err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+func TestCtrRunRootfsImage(t *testing.T) {
+	out, errOut, code := ctrRun(t, demoImage, "/demo.wasm", "echo", "hi")
+	if code != 0 || out != "hi\n" {
+		t.Fatalf("ctr run echo hi: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, _, code := ctrRun(t, demoImage, "/demo.wasm", "exit", "7"); code != 7 {
+		t.Fatalf("ctr run exit 7: exit status %d, want 7", code)
+	}
+	if out, _, code := ctrRun(t, helloImage); code != 0 || out != "hello from wasm\n" {
+		t.Fatalf("ctr run of the image's own entrypoint: exit %d, stdout %q", code, out)
+	}
+	// --rm leaves no container, and the sandbox made for each is gone.
+	list, err := exec.Command(filepath.Join(shared.out, "bin", "ctr"), "--address", shared.sock(), "-n", "default", "containers", "ls", "-q").Output()
+	if err != nil || strings.TrimSpace(string(list)) != "" {
+		t.Fatalf("containers left after --rm: %q, %v", list, err)
+	}
+	if n := sandboxStateFiles(t); n != 0 {
+		t.Fatalf("%d sandbox state files left after ctr run --rm", n)
+	}
+}
+
+// sandboxStateFiles counts the task-owned sandboxes the daemon persists
+// (CRI pods of other tests are cleaned up by then).
+func sandboxStateFiles(t *testing.T) int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(shared.dir, "sandboxer", "sandboxes", "ctr-*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(files)
+}
+
+// TestCtrRunDaemonNotRunning: with the daemon down, ctr run fails at once
+// and says how to start it.
+func TestCtrRunDaemonNotRunning(t *testing.T) {
+	if out, err := exec.Command(filepath.Join(repoRoot(), "hack", "devenv.sh"), "stop-sandboxer", shared.dir).CombinedOutput(); err != nil {
+		t.Fatalf("stop daemon: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command(filepath.Join(repoRoot(), "hack", "devenv.sh"), "start-sandboxer", shared.dir).CombinedOutput(); err != nil {
+			t.Fatalf("restart daemon: %v\n%s", err, out)
+		}
+	})
+	_, errOut, code := ctrRun(t, demoImage, "/demo.wasm", "echo", "hi")
+	if code == 0 {
+		t.Fatal("ctr run succeeded with the daemon down")
+	}
+	for _, want := range []string{"wasm-sandboxer is not running", "start it with"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("ctr's error %q lacks %q", errOut, want)
+		}
+	}
+}
