@@ -5,6 +5,7 @@
 #   hack/devenv.sh stop DIR    stop both, unmount what they left, remove DIR
 #   hack/devenv.sh restart-sandboxer DIR [TERM|KILL]   restart the daemon only
 #   hack/devenv.sh stop-sandboxer DIR | start-sandboxer DIR
+#   hack/devenv.sh restart-containerd DIR
 #
 # Nothing is shared with a system containerd: sockets, root, state, netns
 # mounts, CNI config and NRI all live under DIR. The binaries come from
@@ -109,6 +110,29 @@ restart_sandboxer() {
 	start_sandboxer "$d"
 }
 
+start_containerd() { # dir
+	local d=$1 i ok=
+	# containerd finds containerd-shim-wasm-v1 on PATH, and passes its
+	# environment (the daemon's socket) to it.
+	PATH="$bin:$PATH" WASM_SANDBOXER_SOCKET="$d/sandboxer.sock" "$bin/containerd" --config "$d/containerd.toml" >>"$d/containerd.log" 2>&1 &
+	echo $! >"$d/containerd.pid"
+	wait_socket "$d/containerd.sock" "$(cat "$d/containerd.pid")" containerd
+	# The CRI plugin is ready once it answers a version request.
+	for i in $(seq 1 100); do
+		if "$bin/ctr" --address "$d/containerd.sock" version >/dev/null 2>&1; then ok=1; break; fi
+		sleep 0.1
+	done
+	[ -n "$ok" ] || die "containerd does not answer; see $d/containerd.log"
+}
+
+# restart_containerd DIR: stop containerd (SIGTERM) and start it again.
+restart_containerd() {
+	local d=$1
+	stop_pid "$d/containerd.pid" containerd
+	rm -f "$d/containerd.sock" "$d/containerd.sock.ttrpc"
+	start_containerd "$d"
+}
+
 start() {
 	local d=$1
 	[ -n "$d" ] || die "usage: $0 start DIR"
@@ -122,17 +146,7 @@ start() {
 
 	start_sandboxer "$d"
 
-	# containerd finds containerd-shim-wasm-v1 on PATH.
-	PATH="$bin:$PATH" WASM_SANDBOXER_SOCKET="$d/sandboxer.sock" "$bin/containerd" --config "$d/containerd.toml" >>"$d/containerd.log" 2>&1 &
-	echo $! >"$d/containerd.pid"
-	wait_socket "$d/containerd.sock" "$(cat "$d/containerd.pid")" containerd
-	# The CRI plugin is ready once it answers a version request.
-	local i ok=
-	for i in $(seq 1 100); do
-		if "$bin/ctr" --address "$d/containerd.sock" version >/dev/null 2>&1; then ok=1; break; fi
-		sleep 0.1
-	done
-	[ -n "$ok" ] || die "containerd does not answer; see $d/containerd.log"
+	start_containerd "$d"
 
 	cat >"$d/crictl.yaml" <<EOF
 runtime-endpoint: unix://$d/containerd.sock
@@ -190,5 +204,6 @@ stop) stop "${2:-}" ;;
 restart-sandboxer) restart_sandboxer "${2:-}" "${3:-TERM}" ;;
 stop-sandboxer) stop_pid "${2:?DIR}/sandboxer.pid" wasm-sandboxer ;;
 start-sandboxer) start_sandboxer "${2:?DIR}" ;;
+restart-containerd) restart_containerd "${2:?DIR}" ;;
 *) die "usage: $0 start|stop DIR | restart-sandboxer DIR [TERM|KILL] | stop-sandboxer|start-sandboxer DIR" ;;
 esac

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // ctrRun runs `ctr run --rm --runtime io.containerd.wasm.v1 IMAGE ID ARGS…`
@@ -83,5 +84,48 @@ func TestCtrRunDaemonNotRunning(t *testing.T) {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("ctr's error %q lacks %q", errOut, want)
 		}
+	}
+}
+
+func ctr(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(shared.out, "bin", "ctr"), append([]string{"--address", shared.sock(), "-n", "default"}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// TestCtrTaskSurvivesContainerdRestart: containerd reloads a running ctr
+// task after its own restart (the runtime binary resolves, the task's
+// endpoint is the daemon's) and can still kill and delete it.
+func TestCtrTaskSurvivesContainerdRestart(t *testing.T) {
+	id := fmt.Sprintf("ctr-keep-%d", seq.Add(1))
+	if out, err := ctr(t, "run", "-d", "--null-io", "--runtime", "io.containerd.wasm.v1", demoImage, id, "/demo.wasm", "daemon"); err != nil {
+		t.Fatalf("ctr run -d: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(filepath.Join(repoRoot(), "hack", "devenv.sh"), "restart-containerd", shared.dir).CombinedOutput(); err != nil {
+		t.Fatalf("restart containerd: %v\n%s", err, out)
+	}
+	out, err := ctr(t, "task", "ls")
+	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, "RUNNING") {
+		t.Fatalf("task after containerd restart: %v\n%s", err, out)
+	}
+	if out, err := ctr(t, "task", "kill", "-s", "SIGKILL", id); err != nil {
+		t.Fatalf("kill: %v\n%s", err, out)
+	}
+	// ctr task rm waits for nothing: poll until the task has stopped.
+	for i := 0; ; i++ {
+		out, _ := ctr(t, "task", "ls")
+		if strings.Contains(out, "STOPPED") || i == 100 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, err := ctr(t, "task", "rm", id); err != nil {
+		t.Fatalf("task rm: %v\n%s", err, out)
+	}
+	if out, err := ctr(t, "containers", "rm", id); err != nil {
+		t.Fatalf("container rm: %v\n%s", err, out)
+	}
+	if n := sandboxStateFiles(t); n != 0 {
+		t.Fatalf("%d ctr sandboxes left after task rm", n)
 	}
 }
