@@ -56,6 +56,8 @@ type Config struct {
 	Runtime task.Runtime
 	// Publisher forwards task events.
 	Publisher task.Publisher
+	// Images provides modules from image layers (optional).
+	Images task.ImageModules
 }
 
 // Controller serves the Sandbox Controller API.
@@ -126,6 +128,9 @@ func (c *Controller) socketPath(id string) string {
 // sandbox shuts itself down once its task is gone.
 func (c *Controller) newTaskService(st State) *task.Service {
 	var opts []task.ServiceOption
+	if c.cfg.Images != nil {
+		opts = append(opts, task.WithImageModules(c.cfg.Images))
+	}
 	if st.Annotations[AnnotationOwner] == OwnerTask {
 		id, ns := st.ID, st.Namespace
 		opts = append(opts, task.WithShutdownWhenEmpty(func() {

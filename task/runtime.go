@@ -28,6 +28,27 @@ type ProcessSpec struct {
 	// Stdin, Stdout and Stderr are fifo paths handed over by containerd;
 	// any of them may be empty.
 	Stdin, Stdout, Stderr string
+	// Image, when set, provides the module from the container's image
+	// layers (wasm-layer images, Wasm artifacts) when args[0] is not a
+	// file in the rootfs.
+	Image ImageModules
+}
+
+// ImageModules finds the module a container's image carries as a layer.
+type ImageModules interface {
+	// Module returns the module for containerID and its argv[0]. Errors
+	// wrap errdefs.ErrNotFound when the image carries no module layer.
+	Module(ctx context.Context, containerID, arg0 string) (ImageModule, error)
+}
+
+// ImageModule is a module stored in containerd's content store.
+type ImageModule struct {
+	// Digest is the layer digest ("sha256:…"), the compile-cache key.
+	Digest string
+	// Name describes the module in logs and errors.
+	Name string
+	// Read returns the module's bytes; only called on a cache miss.
+	Read func(ctx context.Context) ([]byte, error)
 }
 
 // Process is one running (or ready to run) module.

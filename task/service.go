@@ -44,6 +44,8 @@ type Service struct {
 	// left: the sandbox was made for one task (the ctr path) and ends
 	// with it.
 	onEmptyShutdown func()
+	// images provides modules from image layers; may be nil.
+	images ImageModules
 
 	mu    sync.Mutex
 	tasks map[string]*container
@@ -59,6 +61,11 @@ type ServiceOption func(*Service)
 // task, and a sandbox made for that one task should then go away.
 func WithShutdownWhenEmpty(fn func()) ServiceOption {
 	return func(s *Service) { s.onEmptyShutdown = fn }
+}
+
+// WithImageModules lets tasks run modules carried as image layers.
+func WithImageModules(im ImageModules) ServiceOption {
+	return func(s *Service) { s.images = im }
 }
 
 // NewService returns the task service of sandbox sandboxID.
@@ -158,6 +165,7 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	p, err := s.rt.Prepare(ctx, ProcessSpec{
 		ID: r.ID, Rootfs: c.rootfs, Config: cfg,
 		Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr,
+		Image: s.images,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("task %q: %w", r.ID, err)

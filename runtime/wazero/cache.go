@@ -38,9 +38,9 @@ func newModuleCache(rt wazero.Runtime, maxEntries int) *moduleCache {
 	return &moduleCache{rt: rt, max: maxEntries, entries: map[string]*cacheEntry{}}
 }
 
-// get returns the compiled module for digest, compiling bin on a miss.
-// Every get must be paired with a release.
-func (c *moduleCache) get(ctx context.Context, digest string, bin []byte) (wazero.CompiledModule, error) {
+// get returns the compiled module for digest, loading and compiling its
+// bytes only on a miss. Every get must be paired with a release.
+func (c *moduleCache) get(ctx context.Context, digest string, load func() ([]byte, error)) (wazero.CompiledModule, error) {
 	if m := c.acquire(digest, true); m != nil {
 		return m, nil
 	}
@@ -50,6 +50,10 @@ func (c *moduleCache) get(ctx context.Context, digest string, bin []byte) (wazer
 		c.mu.Unlock()
 		if ok {
 			return nil, nil
+		}
+		bin, err := load()
+		if err != nil {
+			return nil, err
 		}
 		m, err := c.rt.CompileModule(ctx, bin)
 		if err != nil {

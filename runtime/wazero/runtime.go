@@ -25,8 +25,11 @@ import (
 // MaxModuleBytes bounds the size of a module file read from a rootfs.
 const MaxModuleBytes = 256 << 20
 
-// wasmMagic is the first four bytes of every Wasm binary.
+// wasmMagic is the first four bytes of every Wasm binary; a component's
+// next four (version and layer) are componentVersion.
 var wasmMagic = []byte{0x00, 0x61, 0x73, 0x6d}
+
+const componentVersion = "\x0d\x00\x01\x00"
 
 // Runtime runs modules as goroutines. One wazero runtime (and so one
 // compiled-code cache) serves every sandbox of the daemon.
@@ -95,19 +98,13 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 			root.Close()
 		}
 	}()
-	guestPath, err := root.LookPath(cfg.Args[0], cfg.Cwd, cfg.Path)
-	if err != nil {
-		return nil, fmt.Errorf("module: %w", errdefs.ErrNotFound.WithMessage(err.Error()))
-	}
-	bin, err := readModule(root, guestPath)
+	digest, name, load, err := findModule(ctx, root, spec)
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(bin)
-	digest := "sha256:" + hex.EncodeToString(sum[:])
-	compiled, err := r.cache.get(ctx, digest, bin)
+	compiled, err := r.cache.get(ctx, digest, load)
 	if err != nil {
-		return nil, fmt.Errorf("module %s (%s): %w", guestPath, digest, err)
+		return nil, fmt.Errorf("module %s (%s): %w", name, digest, err)
 	}
 	defer func() {
 		if retErr != nil {
@@ -115,7 +112,7 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 		}
 	}()
 	if err := checkMemory(compiled, cfg.MemoryLimitPages()); err != nil {
-		return nil, fmt.Errorf("module %s: %w", guestPath, err)
+		return nil, fmt.Errorf("module %s: %w", name, err)
 	}
 	mounts, err := preopens(root, cfg)
 	if err != nil {
@@ -132,8 +129,40 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 	if err != nil {
 		return nil, err
 	}
-	log.G(ctx).WithFields(log.Fields{"id": spec.ID, "module": guestPath, "digest": digest}).Debug("module prepared")
+	log.G(ctx).WithFields(log.Fields{"id": spec.ID, "module": name, "digest": digest}).Debug("module prepared")
 	return newProcess(r, spec.ID, digest, compiled, moduleConfig(cfg, root, mounts, ios), root, mounts, ios, cfg.MemoryLimit), nil
+}
+
+// findModule resolves args[0]: a file in the rootfs (absolute, PATH, cwd),
+// else a module layer of the container's image. It returns the digest that
+// keys the compile cache and a loader for the bytes.
+func findModule(ctx context.Context, root *confinedfs.FS, spec task.ProcessSpec) (digest, name string, load func() ([]byte, error), err error) {
+	cfg := spec.Config
+	guestPath, lookErr := root.LookPath(cfg.Args[0], cfg.Cwd, cfg.Path)
+	if lookErr == nil {
+		bin, err := readModule(root, guestPath)
+		if err != nil {
+			return "", "", nil, err
+		}
+		sum := sha256.Sum256(bin)
+		return "sha256:" + hex.EncodeToString(sum[:]), guestPath, func() ([]byte, error) { return bin, nil }, nil
+	}
+	if spec.Image != nil {
+		m, err := spec.Image.Module(ctx, spec.ID, cfg.Args[0])
+		if err == nil {
+			return m.Digest, m.Name, func() ([]byte, error) {
+				bin, err := m.Read(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return bin, checkBinary(m.Name, bin)
+			}, nil
+		}
+		if !errdefs.IsNotFound(err) {
+			return "", "", nil, fmt.Errorf("module %s from the image: %w", cfg.Args[0], err)
+		}
+	}
+	return "", "", nil, fmt.Errorf("module: %w", errdefs.ErrNotFound.WithMessage(lookErr.Error()))
 }
 
 func readModule(root *confinedfs.FS, guestPath string) ([]byte, error) {
@@ -149,10 +178,18 @@ func readModule(root *confinedfs.FS, guestPath string) ([]byte, error) {
 	if len(bin) > MaxModuleBytes {
 		return nil, fmt.Errorf("module %s is larger than %d bytes: %w", guestPath, MaxModuleBytes, errdefs.ErrInvalidArgument)
 	}
+	return bin, checkBinary(guestPath, bin)
+}
+
+// checkBinary refuses what is not a core Wasm module with a clear error.
+func checkBinary(name string, bin []byte) error {
 	if len(bin) < 8 || string(bin[:4]) != string(wasmMagic) {
-		return nil, fmt.Errorf("%s is not a WebAssembly module (no \\0asm magic): %w", guestPath, errdefs.ErrInvalidArgument)
+		return fmt.Errorf("%s is not a WebAssembly module (no \\0asm magic): %w", name, errdefs.ErrInvalidArgument)
 	}
-	return bin, nil
+	if string(bin[4:8]) == componentVersion {
+		return fmt.Errorf("%s is a WebAssembly component: components (WASI preview 2) are not supported, only core modules (WASI preview 1): %w", name, errdefs.ErrNotImplemented)
+	}
+	return nil
 }
 
 // checkMemory refuses a module whose initial memory is above the limit:

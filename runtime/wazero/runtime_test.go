@@ -90,11 +90,11 @@ func TestModuleCacheEvictsOnlyUnused(t *testing.T) {
 	c := newModuleCache(rt.rt, 1)
 	ctx := context.Background()
 	mods := tiny.Modules()
-	a, err := c.get(ctx, "a", mods["hello.wasm"])
+	a, err := c.get(ctx, "a", func() ([]byte, error) { return mods["hello.wasm"], nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.get(ctx, "b", mods["exit42.wasm"]); err != nil {
+	if _, err := c.get(ctx, "b", func() ([]byte, error) { return mods["exit42.wasm"], nil }); err != nil {
 		t.Fatal(err)
 	}
 	// Both are in use: nothing may be evicted even above the bound.

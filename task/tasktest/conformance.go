@@ -286,6 +286,22 @@ var cases = []testCase{
 			t.Fatalf("stdout %q", got)
 		}
 	}},
+	{"module from an image layer when args[0] is not in the rootfs", func(t *testing.T, f *fixture) {
+		b := newBundle(t, []string{"hello-layer.wasm"}, nil)
+		b.withStdio(t, false)
+		expectCode(t, "layer module", f.run(b, "from-layer"), 0)
+		if got := b.stdout.String(); got != "hello from wasm\n" {
+			t.Fatalf("stdout %q", got)
+		}
+		err := f.createErr(newBundle(t, []string{"app.wasm"}, nil), "component-layer")
+		if !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), "component") {
+			t.Fatalf("component layer: %v, want a NotImplemented error about components", err)
+		}
+		err = f.createErr(newBundle(t, []string{"nowhere.wasm"}, nil), "no-layer")
+		if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "nowhere.wasm") {
+			t.Fatalf("no module anywhere: %v, want NotFound naming it", err)
+		}
+	}},
 	{"stdin reaches the module; CloseIO ends it", func(t *testing.T, f *fixture) {
 		b := demoBundle(t, "cat")
 		b.withStdio(t, true)

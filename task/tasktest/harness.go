@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/core/runtime"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/fifo"
 	"github.com/containerd/ttrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -72,6 +74,28 @@ func (r *recorder) topics(n int) []string {
 	}
 }
 
+// layerModules stands in for containerd's content store: container
+// "from-layer" has hello.wasm as an image layer named "hello-layer.wasm";
+// "component-layer" has a WebAssembly component.
+type layerModules struct{}
+
+func (layerModules) Module(ctx context.Context, containerID, arg0 string) (task.ImageModule, error) {
+	var bin []byte
+	switch containerID {
+	case "from-layer":
+		if arg0 != "hello-layer.wasm" {
+			return task.ImageModule{}, fmt.Errorf("no layer %q: %w", arg0, errdefs.ErrInvalidArgument)
+		}
+		bin = tiny.Modules()["hello.wasm"]
+	case "component-layer":
+		bin = []byte("\x00asm\x0d\x00\x01\x00")
+	default:
+		return task.ImageModule{}, fmt.Errorf("container %q: %w", containerID, errdefs.ErrNotFound)
+	}
+	return task.ImageModule{Digest: "sha256:layer-" + containerID, Name: arg0 + " (layer)",
+		Read: func(context.Context) ([]byte, error) { return bin, nil }}, nil
+}
+
 // fixture is one sandbox's task service, served over ttrpc.
 type fixture struct {
 	t      *testing.T
@@ -84,7 +108,7 @@ type fixture struct {
 func newFixture(t *testing.T, newRuntime NewRuntime) *fixture {
 	t.Helper()
 	rec := &recorder{}
-	svc := task.NewService("sandbox-"+t.Name(), newRuntime(t), rec)
+	svc := task.NewService("sandbox-"+t.Name(), newRuntime(t), rec, task.WithImageModules(layerModules{}))
 	sock := filepath.Join(shortTempDir(t), "task.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
