@@ -3,7 +3,8 @@
 //
 //	wasm-image -module FILE -name NAME -o OUT.tar [-format rootfs|wasm-layer|artifact]
 //	           [-path /app.wasm] [-arg X]... [-env K=V]... [-workdir DIR]
-//	           [-file SRC:DEST]... [-platform os/arch[/variant]] [-index-platform]
+//	           [-file SRC:DEST]... [-layer FILE:MEDIATYPE[:TITLE]]...
+//	           [-platform os/arch[/variant]] [-index-platform]
 //	           [-created RFC3339] [-author NAME]
 //
 // It prints the manifest digest and the full image name. Bad flags or input
@@ -52,10 +53,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		argv     list
 		env      list
 		files    list
+		layers   list
 	)
 	fs.Var(&argv, "arg", "argument passed to the module (repeatable)")
 	fs.Var(&env, "env", "environment variable `K=V` (repeatable)")
 	fs.Var(&files, "file", "extra file `SRC:DEST` for the rootfs layer (repeatable)")
+	fs.Var(&layers, "layer", "extra layer `FILE:MEDIATYPE[:TITLE]` after the module's (wasm-layer, artifact; repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wasm-image -module FILE -name NAME -o OUT.tar [flags]")
 		fs.PrintDefaults()
@@ -124,6 +127,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 			img.Files = map[string][]byte{}
 		}
 		img.Files[dest] = b
+	}
+	for _, l := range layers {
+		parts := strings.SplitN(l, ":", 3)
+		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+			return usageErr("-layer %q: want FILE:MEDIATYPE[:TITLE]", l)
+		}
+		b, err := os.ReadFile(parts[0])
+		if err != nil {
+			return usageErr("-layer: %v", err)
+		}
+		layer := ociarchive.Layer{MediaType: parts[1], Data: b}
+		if len(parts) == 3 {
+			layer.Title = parts[2]
+		}
+		img.ExtraLayers = append(img.ExtraLayers, layer)
 	}
 
 	desc, err := write(*out, img, stdout)

@@ -82,7 +82,12 @@ func run(o options) error {
 		return fmt.Errorf("events: %w", err)
 	}
 	defer pub.Close()
-	ctrl, err := sandboxer.New(ctx, sandboxer.Config{StateDir: o.stateDir, Runtime: rt, Publisher: pub})
+	images, client, err := newImageModules(o.containerdAddress)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	ctrl, err := sandboxer.New(ctx, sandboxer.Config{StateDir: o.stateDir, Runtime: rt, Publisher: pub, Images: images})
 	if err != nil {
 		return err
 	}

@@ -128,6 +128,17 @@ type Image struct {
 	Created time.Time
 	// Author is recorded in the config when non-empty.
 	Author string
+	// ExtraLayers are added after the module's layer (wasm-layer and
+	// artifact formats only): more modules, or layers of other media types.
+	ExtraLayers []Layer
+}
+
+// Layer is an extra layer of a wasm-layer image or artifact.
+type Layer struct {
+	MediaType string
+	Data      []byte
+	// Title is recorded as org.opencontainers.image.title when non-empty.
+	Title string
 }
 
 // ValidationError reports an invalid Image field.
@@ -215,6 +226,14 @@ func validate(img Image) (*spec, error) {
 	case FormatRootfs, FormatWasmLayer, FormatArtifact:
 	default:
 		return nil, invalid("Format", "unknown format %q (want one of %v)", img.Format, Formats)
+	}
+	if len(img.ExtraLayers) > 0 && s.Format == FormatRootfs {
+		return nil, invalid("ExtraLayers", "only wasm-layer and artifact images have extra layers")
+	}
+	for i, l := range img.ExtraLayers {
+		if l.MediaType == "" || len(l.Data) == 0 {
+			return nil, invalid(fmt.Sprintf("ExtraLayers[%d]", i), "needs a media type and content")
+		}
 	}
 	var err error
 	if s.fullName, s.tag, err = NormalizeName(img.Name); err != nil {
@@ -476,8 +495,21 @@ func (s *spec) wasmLayer(bl blobs) ocispec.Descriptor {
 	return layer
 }
 
+// layers is the module's layer followed by the extra layers.
+func (s *spec) layers(bl blobs) []ocispec.Descriptor {
+	out := []ocispec.Descriptor{s.wasmLayer(bl)}
+	for _, l := range s.ExtraLayers {
+		d := bl.add(l.MediaType, l.Data)
+		if l.Title != "" {
+			d.Annotations = map[string]string{ocispec.AnnotationTitle: l.Title}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
 func (s *spec) wasmLayerManifest(bl blobs) (ocispec.Manifest, error) {
-	layer := s.wasmLayer(bl)
+	layers := s.layers(bl)
 	config, err := bl.addJSON(ocispec.MediaTypeImageConfig, ocispec.Image{
 		Created:  s.created(),
 		Author:   s.Author,
@@ -489,7 +521,7 @@ func (s *spec) wasmLayerManifest(bl blobs) (ocispec.Manifest, error) {
 	if err != nil {
 		return ocispec.Manifest{}, err
 	}
-	return ocispec.Manifest{Config: config, Layers: []ocispec.Descriptor{layer}}, nil
+	return ocispec.Manifest{Config: config, Layers: layers}, nil
 }
 
 // WasmConfig is the config of the CNCF TAG-runtime Wasm OCI artifact
@@ -505,7 +537,11 @@ type WasmConfig struct {
 }
 
 func (s *spec) artifactManifest(bl blobs) (ocispec.Manifest, error) {
-	layer := s.wasmLayer(bl)
+	layers := s.layers(bl)
+	var digests []string
+	for _, l := range layers {
+		digests = append(digests, l.Digest.String())
+	}
 	created := epoch
 	if c := s.created(); c != nil {
 		created = *c
@@ -515,7 +551,7 @@ func (s *spec) artifactManifest(bl blobs) (ocispec.Manifest, error) {
 		Author:       s.Author,
 		Architecture: wasmArch,
 		OS:           wasmOS,
-		LayerDigests: []string{layer.Digest.String()},
+		LayerDigests: digests,
 	})
 	if err != nil {
 		return ocispec.Manifest{}, err
@@ -523,7 +559,7 @@ func (s *spec) artifactManifest(bl blobs) (ocispec.Manifest, error) {
 	return ocispec.Manifest{
 		ArtifactType: MediaTypeWasmConfig,
 		Config:       config,
-		Layers:       []ocispec.Descriptor{layer},
+		Layers:       layers,
 	}, nil
 }
 

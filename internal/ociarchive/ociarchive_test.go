@@ -498,3 +498,25 @@ func TestValidation(t *testing.T) {
 		})
 	}
 }
+
+func TestExtraLayers(t *testing.T) {
+	mod := []byte("\x00asm\x01\x00\x00\x00")
+	extra := []ociarchive.Layer{
+		{MediaType: ociarchive.MediaTypeWasmLayer, Data: append(mod[:8:8], 0, 2, 1, 'x'), Title: "second.wasm"},
+		{MediaType: "application/octet-stream", Data: []byte("x")},
+	}
+	for _, f := range []ociarchive.Format{ociarchive.FormatWasmLayer, ociarchive.FormatArtifact} {
+		b, _ := write(t, ociarchive.Image{Name: "x:1", Module: mod, Format: f, ExtraLayers: extra})
+		m := parse(t, b).manifest
+		if len(m.Layers) != 3 || m.Layers[1].Annotations[ocispec.AnnotationTitle] != "second.wasm" || m.Layers[2].MediaType != "application/octet-stream" {
+			t.Fatalf("%s: layers %+v", f, m.Layers)
+		}
+	}
+	if _, err := ociarchive.Write(io.Discard, ociarchive.Image{Name: "x:1", Module: mod, ExtraLayers: extra}); !errors.Is(err, ociarchive.ErrInvalid) {
+		t.Fatalf("rootfs with extra layers: %v, want ErrInvalid", err)
+	}
+	bad := []ociarchive.Layer{{Data: []byte("x")}}
+	if _, err := ociarchive.Write(io.Discard, ociarchive.Image{Name: "x:1", Module: mod, Format: ociarchive.FormatArtifact, ExtraLayers: bad}); !errors.Is(err, ociarchive.ErrInvalid) {
+		t.Fatalf("layer without media type: %v, want ErrInvalid", err)
+	}
+}

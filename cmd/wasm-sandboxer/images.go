@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasmimage"
+	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+)
+
+// imageModules reads modules carried as image layers (wasm-layer images,
+// Wasm artifacts) from containerd's content store.
+type imageModules struct {
+	store wasmimage.Store
+}
+
+var _ task.ImageModules = imageModules{}
+
+func newImageModules(address string) (imageModules, interface{ Close() error }, error) {
+	c, err := containerd.New(address)
+	if err != nil {
+		return imageModules{}, nil, fmt.Errorf("containerd client for %s: %w", address, err)
+	}
+	return imageModules{store: wasmimage.FromClient(c)}, c, nil
+}
+
+func (i imageModules) Module(ctx context.Context, containerID, arg0 string) (task.ImageModule, error) {
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return task.ImageModule{}, err
+	}
+	ctx = namespaces.WithNamespace(ctx, ns)
+	m, err := wasmimage.Resolve(ctx, i.store, containerID, arg0)
+	if errors.Is(err, wasmimage.ErrNotWasmImage) {
+		return task.ImageModule{}, fmt.Errorf("%w: %w", err, errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return task.ImageModule{}, err
+	}
+	return task.ImageModule{
+		Digest: m.Digest.String(),
+		Name:   m.Name,
+		Read: func(ctx context.Context) ([]byte, error) {
+			return m.Read(namespaces.WithNamespace(ctx, ns), i.store)
+		},
+	}, nil
+}
