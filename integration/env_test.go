@@ -29,6 +29,9 @@ type env struct {
 	images  cri.ImageServiceClient
 }
 
+// testImages are hack/images.sh's archives, imported in every test run.
+var testImages = []string{"wasm-hello", "wasm-demo", "wasm-tiny", "wasm-demo-layer", "wasm-demo-artifact", "wasm-two", "wasm-badlayer"}
+
 var (
 	shared *env
 	seq    atomic.Int64
@@ -82,7 +85,7 @@ func startEnv() (*env, error) {
 	}
 	// k8s.io is CRI's namespace, default is ctr's.
 	for _, ns := range []string{"k8s.io", "default"} {
-		for _, img := range []string{"wasm-hello", "wasm-demo", "wasm-tiny"} {
+		for _, img := range testImages {
 			cmd := exec.Command(filepath.Join(out, "bin", "ctr"), "--address", e.sock(), "-n", ns, "images", "import", filepath.Join(out, "images", img+".tar"))
 			if b, err := cmd.CombinedOutput(); err != nil {
 				e.stop()

@@ -20,6 +20,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/compcache"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/events"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpcerr"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/version"
@@ -32,6 +33,7 @@ type options struct {
 	stateDir          string
 	logLevel          string
 	containerdAddress string
+	compileCacheSize  int64
 	showVersion       bool
 }
 
@@ -42,6 +44,7 @@ func main() {
 	fs.StringVar(&o.stateDir, "state-dir", "/run/wasm-sandboxer", "directory for sandbox state and task sockets")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fs.StringVar(&o.containerdAddress, "containerd-address", "/run/containerd/containerd.sock", "containerd's gRPC socket; task events go to <address>.ttrpc")
+	fs.Int64Var(&o.compileCacheSize, "compile-cache-size", 1<<30, "bytes of compiled code kept on disk under <state-dir>/compile-cache")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
@@ -72,7 +75,18 @@ func run(o options) error {
 	if err := os.MkdirAll(o.stateDir, 0o700); err != nil {
 		return fmt.Errorf("--state-dir: %w", err)
 	}
-	rt, err := wazero.New(ctx)
+	// Compiled code outlives restarts: <state-dir>/compile-cache, verified
+	// entry by entry before use and bounded in size.
+	cc, err := compcache.Open(ctx, filepath.Join(o.stateDir, "compile-cache"), o.compileCacheSize)
+	if err != nil {
+		return fmt.Errorf("--compile-cache-size: %w", err)
+	}
+	defer cc.Close()
+	rt, err := wazero.New(ctx, wazero.WithCompilationCache(cc.CompilationCache()), wazero.WithAfterCompile(func() {
+		if err := cc.Sweep(ctx); err != nil {
+			log.G(ctx).WithError(err).Warn("compile cache sweep")
+		}
+	}))
 	if err != nil {
 		return err
 	}

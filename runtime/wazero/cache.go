@@ -21,6 +21,8 @@ type moduleCache struct {
 	rt    wazero.Runtime
 	max   int
 	group singleflight.Group
+	// afterCompile, if set, runs after each compile.
+	afterCompile func()
 
 	mu           sync.Mutex
 	entries      map[string]*cacheEntry
@@ -62,6 +64,9 @@ func (c *moduleCache) get(ctx context.Context, digest string, load func() ([]byt
 		c.mu.Lock()
 		c.entries[digest] = &cacheEntry{m: m}
 		c.mu.Unlock()
+		if c.afterCompile != nil {
+			go c.afterCompile()
+		}
 		return nil, nil
 	})
 	if err != nil {

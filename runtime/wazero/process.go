@@ -127,6 +127,9 @@ func (p *process) classify(err error) (uint32, string) {
 	if sig := p.killSig.Load(); sig != 0 && p.ctx.Err() != nil {
 		return 128 + uint32(sig), fmt.Sprintf("killed by signal %d", sig)
 	}
+	if p.rt.closing.Load() {
+		return ExitDaemonStopped, "wasm-sandboxer stopped: modules of the goroutine runtime end with the daemon"
+	}
 	if err == nil {
 		return 0, ""
 	}

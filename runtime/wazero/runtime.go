@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -36,7 +37,14 @@ const componentVersion = "\x0d\x00\x01\x00"
 type Runtime struct {
 	rt    wazero.Runtime
 	cache *moduleCache
+	// closing is set once Close starts: the modules it ends report
+	// ExitDaemonStopped, never a normal exit.
+	closing atomic.Bool
 }
+
+// ExitDaemonStopped is the exit status of a module ended because the daemon
+// stopped: 128+SIGKILL, as containerd-shim-wasm-v1 reports for them too.
+const ExitDaemonStopped = 137
 
 var _ task.Runtime = (*Runtime)(nil)
 
@@ -44,7 +52,14 @@ var _ task.Runtime = (*Runtime)(nil)
 type Option func(*options)
 
 type options struct {
-	cache wazero.CompilationCache
+	cache        wazero.CompilationCache
+	afterCompile func()
+}
+
+// WithAfterCompile runs fn (in its own goroutine) after each module the
+// runtime had to compile, e.g. to record and bound an on-disk cache.
+func WithAfterCompile(fn func()) Option {
+	return func(o *options) { o.afterCompile = fn }
 }
 
 // WithCompilationCache shares compiled machine code with other runtimes
@@ -70,12 +85,16 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}
-	return &Runtime{rt: rt, cache: newModuleCache(rt, defaultCacheEntries)}, nil
+	mc := newModuleCache(rt, defaultCacheEntries)
+	mc.afterCompile = o.afterCompile
+	return &Runtime{rt: rt, cache: mc}, nil
 }
 
-// Close frees every compiled module and the wazero runtime.
+// Close ends every running module (exit ExitDaemonStopped) and frees every
+// compiled module and the wazero runtime.
 func (r *Runtime) Close(ctx context.Context) error {
-	return r.rt.Close(ctx)
+	r.closing.Store(true)
+	return r.rt.CloseWithExitCode(ctx, ExitDaemonStopped)
 }
 
 // CacheStats reports compiled-module cache hits and misses.

@@ -113,3 +113,30 @@ func TestModuleCacheEvictsOnlyUnused(t *testing.T) {
 		t.Fatalf("%d entries, want 1 (the bound)", len(c.entries))
 	}
 }
+
+// TestCloseEndsModulesAsStopped: a module still running when the daemon
+// closes its runtime never reports a normal exit.
+func TestCloseEndsModulesAsStopped(t *testing.T) {
+	rt, err := New(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "spin.wasm"), tiny.Modules()["spin.wasm"], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := rt.Prepare(context.Background(), task.ProcessSpec{ID: "spin", Rootfs: dir, Config: wasispec.Config{
+		Args: []string{"/spin.wasm"}, Cwd: "/", MemoryLimit: wasispec.DefaultMemoryLimit,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rt.Close(context.Background())
+	<-p.Done()
+	if e := p.Exit(); e.Code != ExitDaemonStopped || e.Reason == "" {
+		t.Fatalf("exit %d (%q), want %d with a reason", e.Code, e.Reason, ExitDaemonStopped)
+	}
+}
