@@ -10,7 +10,7 @@ GO ?= go
 # containerd is built from the version go.mod pins, never downloaded.
 CONTAINERD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
 
-.PHONY: help build containerd crictl wasm images demo cri-latency compile-cache-figures test test-unit test-integration check clean
+.PHONY: help build containerd crictl wasm images demo ctr-demo cri-latency compile-cache-figures test test-unit test-integration check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ images: build wasm ## package the test modules as OCI image archives in _output/
 
 demo: build containerd crictl images ## run a pod printing "hello from wasm" through a private containerd, then tear down
 	hack/demo.sh
+
+ctr-demo: build containerd crictl images ## ctr run of the three image shapes (artifact through CRI), then tear down
+	hack/ctr-demo.sh
 
 cri-latency: build containerd images ## median CreateContainer -> exit visible in ContainerStatus, N=20 runs (N=…)
 	hack/cri-latency.sh
