@@ -11,6 +11,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	sandboxapi "github.com/containerd/containerd/api/services/sandbox/v1"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // ctrRun runs `ctr run --rm --runtime io.containerd.wasm.v1 IMAGE ID ARGS…`
@@ -127,5 +132,49 @@ func TestCtrTaskSurvivesContainerdRestart(t *testing.T) {
 	}
 	if n := sandboxStateFiles(t); n != 0 {
 		t.Fatalf("%d ctr sandboxes left after task rm", n)
+	}
+}
+
+// TestCtrContainerJoinsCRIPod: a ctr container carrying CRI's sandbox-id
+// annotation for a pod the daemon runs joins that pod instead of getting a
+// sandbox of its own.
+func TestCtrContainerJoinsCRIPod(t *testing.T) {
+	p := runPod(t)
+	conn, err := grpc.NewClient("unix://"+filepath.Join(shared.dir, "sandboxer.sock"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctrl := sandboxapi.NewControllerClient(conn)
+	tasksOf := func() string {
+		st, err := ctrl.Status(namespaces.WithNamespace(ctx(t), "k8s.io"), &sandboxapi.ControllerStatusRequest{SandboxID: p.id, Verbose: true})
+		if err != nil {
+			t.Fatalf("controller status: %v", err)
+		}
+		return st.Info["tasks"]
+	}
+	if n := tasksOf(); n != "0" {
+		t.Fatalf("pod has %s tasks before the ctr container", n)
+	}
+	id := fmt.Sprintf("ctr-join-%d", seq.Add(1))
+	out, err := exec.Command(filepath.Join(shared.out, "bin", "ctr"), "--address", shared.sock(), "-n", "k8s.io", "run", "-d", "--null-io",
+		"--annotation", "io.kubernetes.cri.sandbox-id="+p.id, "--runtime", "io.containerd.wasm.v1", tinyImage, id, "/spin.wasm").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ctr run -d: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		c := func(args ...string) {
+			exec.Command(filepath.Join(shared.out, "bin", "ctr"), append([]string{"--address", shared.sock(), "-n", "k8s.io"}, args...)...).Run()
+		}
+		c("task", "kill", "-s", "SIGKILL", id)
+		time.Sleep(200 * time.Millisecond)
+		c("task", "rm", "-f", id)
+		c("containers", "rm", id)
+	})
+	if n := tasksOf(); n != "1" {
+		t.Fatalf("pod has %s tasks, want the ctr container's 1", n)
+	}
+	if files, _ := filepath.Glob(filepath.Join(shared.dir, "sandboxer", "sandboxes", id+".json")); len(files) != 0 {
+		t.Fatal("the ctr container got a sandbox of its own")
 	}
 }
