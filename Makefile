@@ -15,8 +15,10 @@ CONTAINERD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/contain
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-build: ## build wasm-sandboxer, containerd-shim-wasm-v1 and wasm-image into _output/bin
+build: ## build wasm-sandboxer, its worker, containerd-shim-wasm-v1 and wasm-image into _output/bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/wasm-sandboxer ./cmd/containerd-shim-wasm-v1 ./cmd/wasm-image ./hack/crilatency
+	# The worker must be pure Go: it drops capabilities on every thread.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/wasm-sandboxer-worker
 
 containerd: $(BIN)/.containerd-$(CONTAINERD_VERSION) ## build containerd and ctr from the go.mod-pinned module
 

@@ -69,6 +69,11 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
   type = "sandbox"
   address = "$d/sandboxer.sock"
 
+# The same daemon under a second name: pods of this sandboxer run forked.
+[proxy_plugins.wasm-forked]
+  type = "sandbox"
+  address = "$d/sandboxer.sock"
+
 [plugins.'io.containerd.internal.v1.opt']
   path = "$d/opt"
 
@@ -81,6 +86,10 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
   [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.wasm]
     runtime_type = "io.containerd.wasm.v1"
     sandboxer = "wasm"
+    disable_pause_image_pull = true
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.wasm-forked]
+    runtime_type = "io.containerd.wasm.v1"
+    sandboxer = "wasm-forked"
     disable_pause_image_pull = true
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ["$cni_bin"]

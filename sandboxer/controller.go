@@ -23,6 +23,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
@@ -48,12 +49,22 @@ const (
 	OwnerTask       = "task"
 )
 
+// AnnotationRuntime on a pod ("goroutine" or "forked") chooses the runtime
+// of its modules, over the sandboxer's default.
+const AnnotationRuntime = "wasm-sandboxer.io/runtime"
+
 // Config configures a Controller.
 type Config struct {
 	// StateDir holds state files and task sockets.
 	StateDir string
-	// Runtime runs the modules of every sandbox.
+	// Runtime runs the modules of sandboxes in goroutine mode.
 	Runtime task.Runtime
+	// Forked runs the modules of sandboxes in forked mode; nil when the
+	// daemon has no worker binary.
+	Forked task.Runtime
+	// ForkedSandboxer is the containerd sandboxer (proxy_plugins) name
+	// whose sandboxes run forked, e.g. "wasm-forked".
+	ForkedSandboxer string
 	// Publisher forwards task events.
 	Publisher task.Publisher
 	// Images provides modules from image layers (optional).
@@ -124,12 +135,54 @@ func (c *Controller) socketPath(id string) string {
 	return filepath.Join(c.socketDir, hex.EncodeToString(sum[:8])+".sock")
 }
 
+// modeOf picks a new sandbox's runtime: the pod's annotation, else the
+// sandboxer name containerd used (one proxy_plugins entry per RuntimeClass).
+func (c *Controller) modeOf(r *api.ControllerCreateRequest) (Mode, error) {
+	mode := ModeGoroutine
+	if c.cfg.ForkedSandboxer != "" && r.Sandboxer == c.cfg.ForkedSandboxer {
+		mode = ModeForked
+	}
+	if v, ok := podAnnotations(r)[AnnotationRuntime]; ok {
+		switch Mode(v) {
+		case ModeGoroutine, ModeForked:
+			mode = Mode(v)
+		default:
+			return "", fmt.Errorf("pod annotation %s=%q: want %q or %q: %w", AnnotationRuntime, v, ModeGoroutine, ModeForked, errdefs.ErrInvalidArgument)
+		}
+	}
+	if mode == ModeForked && c.cfg.Forked == nil {
+		return "", fmt.Errorf("sandbox %q asks for the forked runtime, which this daemon does not run (no worker binary; see --worker-binary): %w", r.SandboxID, errdefs.ErrNotImplemented)
+	}
+	return mode, nil
+}
+
+// podAnnotations are the request's annotations and, for CRI, the pod's
+// (CRI sends the PodSandboxConfig as the options).
+func podAnnotations(r *api.ControllerCreateRequest) map[string]string {
+	out := map[string]string{}
+	if r.Options != nil {
+		var cfg cri.PodSandboxConfig
+		if r.Options.MessageIs(&cfg) && r.Options.UnmarshalTo(&cfg) == nil {
+			for k, v := range cfg.Annotations {
+				out[k] = v
+			}
+		}
+	}
+	for k, v := range r.Annotations {
+		out[k] = v
+	}
+	return out
+}
+
 // newTaskService returns the task service of a sandbox; a task-owned
 // sandbox shuts itself down once its task is gone.
 func (c *Controller) newTaskService(st State) *task.Service {
 	var opts []task.ServiceOption
 	if c.cfg.Images != nil {
 		opts = append(opts, task.WithImageModules(c.cfg.Images))
+	}
+	if st.NetNSPath != "" {
+		opts = append(opts, task.WithNetNS(st.NetNSPath))
 	}
 	if st.Annotations[AnnotationOwner] == OwnerTask {
 		id, ns := st.ID, st.Namespace
@@ -140,7 +193,11 @@ func (c *Controller) newTaskService(st State) *task.Service {
 			}
 		}))
 	}
-	return task.NewService(st.ID, c.cfg.Runtime, c.cfg.Publisher, opts...)
+	rt := c.cfg.Runtime
+	if st.Mode == ModeForked && c.cfg.Forked != nil {
+		rt = c.cfg.Forked
+	}
+	return task.NewService(st.ID, rt, c.cfg.Publisher, opts...)
 }
 
 func (c *Controller) get(id string) (*sandbox, error) {
@@ -159,9 +216,14 @@ func (c *Controller) Create(ctx context.Context, r *api.ControllerCreateRequest)
 		return nil, fmt.Errorf("sandbox id: %w", err)
 	}
 	ns, _ := namespaces.Namespace(ctx)
+	mode, err := c.modeOf(r)
+	if err != nil {
+		return nil, err
+	}
 	st := State{
 		ID:          r.SandboxID,
 		Namespace:   ns,
+		Mode:        mode,
 		Phase:       PhaseCreated,
 		NetNSPath:   r.NetnsPath,
 		Annotations: r.Annotations,
@@ -299,6 +361,7 @@ func (c *Controller) Status(ctx context.Context, r *api.ControllerStatusRequest)
 			"tasks": fmt.Sprint(sb.tasks.Len()),
 			"netns": st.NetNSPath,
 			"owner": st.Annotations[AnnotationOwner],
+			"mode":  string(st.Mode),
 		}
 	}
 	return resp, nil

@@ -14,6 +14,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/ttrpc"
+	"google.golang.org/protobuf/types/known/anypb"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
@@ -247,3 +249,43 @@ func TestStateDirTooLong(t *testing.T) {
 }
 
 func errFromRPC(err error) error { return errgrpc.ToNative(err) }
+
+func TestModeSelection(t *testing.T) {
+	forked := noRuntime{}
+	c, err := New(context.Background(), Config{StateDir: stateDir(t), Runtime: noRuntime{}, Forked: forked, ForkedSandboxer: "wasm-forked", Publisher: nopPublisher{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	podOpts := func(ann map[string]string) *anypb.Any {
+		a, err := anypb.New(&cri.PodSandboxConfig{Annotations: ann})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	for _, tc := range []struct {
+		name string
+		req  *api.ControllerCreateRequest
+		want Mode
+	}{
+		{"default sandboxer", &api.ControllerCreateRequest{Sandboxer: "wasm"}, ModeGoroutine},
+		{"forked sandboxer", &api.ControllerCreateRequest{Sandboxer: "wasm-forked"}, ModeForked},
+		{"pod annotation forked", &api.ControllerCreateRequest{Sandboxer: "wasm", Options: podOpts(map[string]string{AnnotationRuntime: "forked"})}, ModeForked},
+		{"pod annotation goroutine", &api.ControllerCreateRequest{Sandboxer: "wasm-forked", Options: podOpts(map[string]string{AnnotationRuntime: "goroutine"})}, ModeGoroutine},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := c.modeOf(tc.req)
+			if err != nil || got != tc.want {
+				t.Fatalf("mode %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+	if _, err := c.modeOf(&api.ControllerCreateRequest{Options: podOpts(map[string]string{AnnotationRuntime: "vm"})}); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), AnnotationRuntime) {
+		t.Fatalf("bad annotation: %v", err)
+	}
+	noForked := newController(t, stateDir(t))
+	if _, err := noForked.Create(bg(), &api.ControllerCreateRequest{SandboxID: "f", Annotations: map[string]string{AnnotationRuntime: "forked"}}); !errdefs.IsNotImplemented(err) {
+		t.Fatalf("forked without a worker: %v, want NotImplemented", err)
+	}
+}

@@ -23,6 +23,15 @@ const (
 	PhaseStopped Phase = "stopped"
 )
 
+// Mode selects the runtime of a sandbox's modules.
+type Mode string
+
+// The runtimes.
+const (
+	ModeGoroutine Mode = "goroutine" // a goroutine per module in the daemon (default)
+	ModeForked    Mode = "forked"    // a confined worker process per module
+)
+
 // stateVersion is written in every state file; a file of another version
 // is refused rather than misread.
 const stateVersion = 1
@@ -39,11 +48,13 @@ type State struct {
 	Phase       Phase             `json:"phase"`
 	NetNSPath   string            `json:"netnsPath,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
-	Address     string            `json:"address,omitempty"`
-	CreatedAt   time.Time         `json:"createdAt"`
-	StartedAt   time.Time         `json:"startedAt,omitempty"`
-	ExitedAt    time.Time         `json:"exitedAt,omitempty"`
-	ExitStatus  uint32            `json:"exitStatus"`
+	// Mode is the runtime the sandbox's modules run in.
+	Mode       Mode      `json:"mode,omitempty"`
+	Address    string    `json:"address,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+	StartedAt  time.Time `json:"startedAt,omitempty"`
+	ExitedAt   time.Time `json:"exitedAt,omitempty"`
+	ExitStatus uint32    `json:"exitStatus"`
 }
 
 // Store keeps one state file per sandbox under dir.

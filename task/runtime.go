@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
 )
 
@@ -28,6 +30,13 @@ type ProcessSpec struct {
 	// Stdin, Stdout and Stderr are fifo paths handed over by containerd;
 	// any of them may be empty.
 	Stdin, Stdout, Stderr string
+	// NetNS is the pod's network namespace path; empty when the pod has
+	// none of its own (host network, or the ctr path).
+	NetNS string
+	// CgroupsPath and Resources are linux.cgroupsPath and
+	// linux.resources of the OCI spec (runtimes of real processes use them).
+	CgroupsPath string
+	Resources   *specs.LinuxResources
 	// Image, when set, provides the module from the container's image
 	// layers (wasm-layer images, Wasm artifacts) when args[0] is not a
 	// file in the rootfs.

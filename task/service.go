@@ -46,6 +46,8 @@ type Service struct {
 	onEmptyShutdown func()
 	// images provides modules from image layers; may be nil.
 	images ImageModules
+	// netns is the pod's network namespace path, if it has one.
+	netns string
 
 	mu    sync.Mutex
 	tasks map[string]*container
@@ -66,6 +68,11 @@ func WithShutdownWhenEmpty(fn func()) ServiceOption {
 // WithImageModules lets tasks run modules carried as image layers.
 func WithImageModules(im ImageModules) ServiceOption {
 	return func(s *Service) { s.images = im }
+}
+
+// WithNetNS gives the tasks the pod's network namespace.
+func WithNetNS(path string) ServiceOption {
+	return func(s *Service) { s.netns = path }
 }
 
 // NewService returns the task service of sandbox sandboxID.
@@ -165,7 +172,8 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	p, err := s.rt.Prepare(ctx, ProcessSpec{
 		ID: r.ID, Rootfs: c.rootfs, Config: cfg,
 		Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr,
-		Image: s.images,
+		Image: s.images, NetNS: s.netns,
+		CgroupsPath: cgroupsPath(spec), Resources: resources(spec),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("task %q: %w", r.ID, err)
@@ -489,6 +497,20 @@ func (c *container) release(ctx context.Context) {
 		log.G(ctx).WithError(err).WithField("id", c.id).Warn("release process")
 	}
 	c.unmountRootfs(ctx)
+}
+
+func cgroupsPath(spec *specs.Spec) string {
+	if spec.Linux == nil {
+		return ""
+	}
+	return spec.Linux.CgroupsPath
+}
+
+func resources(spec *specs.Spec) *specs.LinuxResources {
+	if spec.Linux == nil {
+		return nil
+	}
+	return spec.Linux.Resources
 }
 
 func statDir(p string) (bool, error) {

@@ -24,8 +24,10 @@ import (
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/events"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpcerr"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/version"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/forked"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
 	"github.com/wasm-sandboxer/wasm-sandboxer/sandboxer"
+	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
 type options struct {
@@ -34,6 +36,8 @@ type options struct {
 	logLevel          string
 	containerdAddress string
 	compileCacheSize  int64
+	workerBinary      string
+	forkedSandboxer   string
 	showVersion       bool
 }
 
@@ -45,6 +49,8 @@ func main() {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fs.StringVar(&o.containerdAddress, "containerd-address", "/run/containerd/containerd.sock", "containerd's gRPC socket; task events go to <address>.ttrpc")
 	fs.Int64Var(&o.compileCacheSize, "compile-cache-size", 1<<30, "bytes of compiled code kept on disk under <state-dir>/compile-cache")
+	fs.StringVar(&o.workerBinary, "worker-binary", "", "wasm-sandboxer-worker executable for the forked runtime (default: next to this binary; the forked runtime is off when there is none)")
+	fs.StringVar(&o.forkedSandboxer, "forked-sandboxer", "wasm-forked", "containerd sandboxer (proxy_plugins) name whose pods run in the forked runtime")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
@@ -101,7 +107,12 @@ func run(o options) error {
 		return err
 	}
 	defer client.Close()
-	ctrl, err := sandboxer.New(ctx, sandboxer.Config{StateDir: o.stateDir, Runtime: rt, Publisher: pub, Images: images})
+	forkedRT, err := newForked(ctx, o, rt)
+	if err != nil {
+		return err
+	}
+	ctrl, err := sandboxer.New(ctx, sandboxer.Config{StateDir: o.stateDir, Runtime: rt, Forked: forkedRT,
+		ForkedSandboxer: o.forkedSandboxer, Publisher: pub, Images: images})
 	if err != nil {
 		return err
 	}
@@ -135,6 +146,29 @@ func run(o options) error {
 	}
 	os.Remove(o.listen)
 	return nil
+}
+
+// newForked returns the forked runtime, or nil when there is no worker
+// binary (an explicit --worker-binary that is not there is an error).
+func newForked(ctx context.Context, o options, compiler *wazero.Runtime) (task.Runtime, error) {
+	bin := o.workerBinary
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		bin = filepath.Join(filepath.Dir(exe), "wasm-sandboxer-worker")
+		if _, err := os.Stat(bin); err != nil {
+			log.G(ctx).WithField("worker-binary", bin).Warn("no worker binary: the forked runtime is off")
+			return nil, nil
+		}
+	}
+	rt, err := forked.New(forked.Config{WorkerBinary: bin, StateDir: o.stateDir,
+		CacheDir: filepath.Join(o.stateDir, "compile-cache"), Compiler: compiler})
+	if err != nil {
+		return nil, fmt.Errorf("--worker-binary: %w", err)
+	}
+	return rt, nil
 }
 
 // listen opens the controller socket, refusing to steal it from a daemon

@@ -1,6 +1,7 @@
 package wazero
 
 import (
+	"context"
 	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/experimental"
@@ -57,3 +58,8 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 }
 
 func (m *linearMemory) Free() { m.buf = nil }
+
+// withAllocator makes instances created with ctx use a's linear memory.
+func withAllocator(ctx context.Context, a *limitedAllocator) context.Context {
+	return experimental.WithMemoryAllocator(ctx, a)
+}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -80,7 +79,7 @@ func newProcess(r *Runtime, id, digest string, compiled wazero.CompiledModule, c
 	return &process{
 		rt: r, id: id, digest: digest, compiled: compiled, cfg: cfg,
 		root: root, mounts: mounts, ios: ios, mem: mem,
-		ctx: experimental.WithMemoryAllocator(ctx, mem), cancel: cancel,
+		ctx: withAllocator(ctx, mem), cancel: cancel,
 		done: make(chan struct{}),
 	}
 }
@@ -107,41 +106,47 @@ func (p *process) run() {
 	p.finish(code, reason)
 }
 
-func (p *process) instantiate() (code uint32, reason string) {
-	defer func() {
-		// A panic in wazero must end this module, never the daemon.
-		if r := recover(); r != nil {
-			code, reason = task.ExitTrap, fmt.Sprintf("runtime panic: %v", r)
-		}
-	}()
-	mod, err := p.rt.rt.InstantiateModule(p.ctx, p.compiled, p.cfg)
-	if mod != nil {
-		mod.Close(context.Background())
-	}
-	return p.classify(err)
-}
-
-// classify maps the result of running _start to an exit code, as
-// docs/RATIONALE.md "Why these exit codes?" describes.
-func (p *process) classify(err error) (uint32, string) {
+func (p *process) instantiate() (uint32, string) {
+	err := instantiate(p.ctx, p.rt.rt, p.compiled, p.cfg)
 	if sig := p.killSig.Load(); sig != 0 && p.ctx.Err() != nil {
 		return 128 + uint32(sig), fmt.Sprintf("killed by signal %d", sig)
 	}
 	if p.rt.closing.Load() {
 		return ExitDaemonStopped, "wasm-sandboxer stopped: modules of the goroutine runtime end with the daemon"
 	}
+	return classify(err, p.mem)
+}
+
+// instantiate runs _start to completion. A panic in wazero ends the
+// module, never the process hosting it.
+func instantiate(ctx context.Context, rt wazero.Runtime, compiled wazero.CompiledModule, cfg wazero.ModuleConfig) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("runtime panic: %v", r)
+		}
+	}()
+	mod, err := rt.InstantiateModule(ctx, compiled, cfg)
+	if mod != nil {
+		mod.Close(context.Background())
+	}
+	return err
+}
+
+// classify maps the result of running _start to an exit code, as
+// docs/RATIONALE.md "Why these exit codes?" describes.
+func classify(err error, mem *limitedAllocator) (uint32, string) {
 	if err == nil {
 		return 0, ""
 	}
 	var exitErr *sys.ExitError
 	if errors.As(err, &exitErr) {
-		if c := exitErr.ExitCode(); c != 0 && p.mem.limitHit() {
-			return task.ExitOOM, fmt.Sprintf("memory limit of %d bytes reached (module exited %d)", p.mem.limit, c)
+		if c := exitErr.ExitCode(); c != 0 && mem.limitHit() {
+			return task.ExitOOM, fmt.Sprintf("memory limit of %d bytes reached (module exited %d)", mem.limit, c)
 		}
 		return exitErr.ExitCode(), ""
 	}
-	if p.mem.limitHit() {
-		return task.ExitOOM, fmt.Sprintf("memory limit of %d bytes reached: %v", p.mem.limit, err)
+	if mem.limitHit() {
+		return task.ExitOOM, fmt.Sprintf("memory limit of %d bytes reached: %v", mem.limit, err)
 	}
 	return task.ExitTrap, fmt.Sprintf("trap: %v", err)
 }

@@ -77,17 +77,29 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 	if o.cache == nil {
 		o.cache = wazero.NewCompilationCache()
 	}
+	rt, err := NewEngine(ctx, o.cache)
+	if err != nil {
+		return nil, err
+	}
+	mc := newModuleCache(rt, defaultCacheEntries)
+	mc.afterCompile = o.afterCompile
+	return &Runtime{rt: rt, cache: mc}, nil
+}
+
+// NewEngine returns a wazero runtime with WASI, configured as every
+// runtime of the project must be: compiled code is cached by a key that
+// includes this configuration, so the forked runtime's workers find in the
+// shared cache what the daemon compiled.
+func NewEngine(ctx context.Context, cache wazero.CompilationCache) (wazero.Runtime, error) {
 	cfg := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(true). // kill works on a guest spinning in a loop
-		WithCompilationCache(o.cache)
+		WithCompilationCache(cache)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}
-	mc := newModuleCache(rt, defaultCacheEntries)
-	mc.afterCompile = o.afterCompile
-	return &Runtime{rt: rt, cache: mc}, nil
+	return rt, nil
 }
 
 // Close ends every running module (exit ExitDaemonStopped) and frees every
@@ -150,6 +162,33 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 	}
 	log.G(ctx).WithFields(log.Fields{"id": spec.ID, "module": name, "digest": digest}).Debug("module prepared")
 	return newProcess(r, spec.ID, digest, compiled, moduleConfig(cfg, root, mounts, ios), root, mounts, ios, cfg.MemoryLimit), nil
+}
+
+// ResolveModule resolves args[0] like Prepare does (rootfs, then image
+// layers) and returns the compile-cache digest, a name for messages, and
+// the module's bytes.
+func ResolveModule(ctx context.Context, root *confinedfs.FS, spec task.ProcessSpec) (digest, name string, bin []byte, err error) {
+	digest, name, load, err := findModule(ctx, root, spec)
+	if err != nil {
+		return "", "", nil, err
+	}
+	bin, err = load()
+	return digest, name, bin, err
+}
+
+// Compile makes sure the module is compiled (into the compilation cache
+// this runtime shares, e.g. on disk) and checks it against the memory
+// limit, with the same errors Prepare gives.
+func (r *Runtime) Compile(ctx context.Context, digest, name string, bin []byte, limitPages uint32) error {
+	compiled, err := r.cache.get(ctx, digest, func() ([]byte, error) { return bin, nil })
+	if err != nil {
+		return fmt.Errorf("module %s (%s): %w", name, digest, err)
+	}
+	defer r.cache.release(digest)
+	if err := checkMemory(compiled, limitPages); err != nil {
+		return fmt.Errorf("module %s: %w", name, err)
+	}
+	return nil
 }
 
 // findModule resolves args[0]: a file in the rootfs (absolute, PATH, cwd),

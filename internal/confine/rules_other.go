@@ -1,0 +1,14 @@
+//go:build linux && !amd64 && !arm64
+
+package confine
+
+// auditArch zero makes InstallSeccomp return ErrUnsupportedArch.
+const auditArch = 0
+
+const x32Bit = 0
+
+func archRules() []Rule { return nil }
+
+func commonRules() []Rule { return nil }
+
+func socketRules() []Rule { return nil }

@@ -1,0 +1,60 @@
+package forked
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/containerd/cgroups/v3"
+	"github.com/containerd/cgroups/v3/cgroup1"
+	"github.com/containerd/cgroups/v3/cgroup2"
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// cgroup is a worker's cgroup, removed when the worker is gone.
+type cgroup interface {
+	Delete() error
+}
+
+// placeInCgroup creates the container's cgroup (cgroupfs-style
+// linux.cgroupsPath, or <defaultParent>/<id> when the spec has none), applies
+// its memory, cpu and pids limits and moves pid into it. cgroup v1 (what
+// this machine has) and v2 are both handled by containerd/cgroups.
+func placeInCgroup(pid int, cgroupsPath, defaultParent, id string, res *specs.LinuxResources) (cgroup, error) {
+	p := cgroupsPath
+	if p == "" {
+		p = path.Join("/", defaultParent, id)
+	}
+	if strings.Contains(p, ":") {
+		// systemd's "slice:prefix:name" needs the systemd cgroup driver,
+		// which this runtime does not drive (no dbus here).
+		return nil, fmt.Errorf("cgroupsPath %q is systemd-style: configure containerd's CRI with the cgroupfs driver for the wasm-forked runtime: %w", p, errdefs.ErrNotImplemented)
+	}
+	if !path.IsAbs(p) {
+		p = "/" + p
+	}
+	if res == nil {
+		res = &specs.LinuxResources{}
+	}
+	if cgroups.Mode() == cgroups.Unified {
+		m, err := cgroup2.NewManager("/sys/fs/cgroup", p, cgroup2.ToResources(res))
+		if err != nil {
+			return nil, fmt.Errorf("cgroup %s: %w", p, err)
+		}
+		if err := m.AddProc(uint64(pid)); err != nil {
+			m.Delete()
+			return nil, fmt.Errorf("cgroup %s: add worker: %w", p, err)
+		}
+		return m, nil
+	}
+	cg, err := cgroup1.New(cgroup1.StaticPath(p), res)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", p, err)
+	}
+	if err := cg.Add(cgroup1.Process{Pid: pid}); err != nil {
+		cg.Delete()
+		return nil, fmt.Errorf("cgroup %s: add worker: %w", p, err)
+	}
+	return cg, nil
+}

@@ -1,0 +1,173 @@
+//go:build linux
+
+package forked
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/hack/wasm/tiny"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
+	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+)
+
+// spinning starts the tiny spin module in a worker and returns it.
+func spinning(t *testing.T, rt task.Runtime, id string, res *specs.LinuxResources, cgroupsPath string) task.Process {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "spin.wasm"), tiny.Modules()["spin.wasm"], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := rt.Prepare(context.Background(), task.ProcessSpec{ID: id, Rootfs: dir, Resources: res, CgroupsPath: cgroupsPath,
+		Config: wasispec.Config{Args: []string{"/spin.wasm"}, Cwd: "/", MemoryLimit: wasispec.DefaultMemoryLimit}})
+	if err != nil {
+		t.Fatalf("prepare %s: %v", id, err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func procField(t *testing.T, pid int, field string) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return ""
+}
+
+// TestWorkerIsConfined looks at a running worker from the host: its own
+// namespaces, no capabilities, no_new_privs, a seccomp filter, and a root
+// holding only the rootfs (and the compile cache).
+func TestWorkerIsConfined(t *testing.T) {
+	p := spinning(t, newRuntime(t), "confined", nil, "")
+	pid := p.Pid()
+	for _, ns := range []string{"user", "mnt", "pid", "ipc", "uts", "net"} {
+		ours, err := os.Readlink("/proc/self/ns/" + ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ours == theirs {
+			t.Errorf("worker shares the daemon's %s namespace", ns)
+		}
+	}
+	for field, want := range map[string]string{
+		"NoNewPrivs": "1", "Seccomp": "2",
+		"CapEff": "0000000000000000", "CapPrm": "0000000000000000", "CapBnd": "0000000000000000", "CapAmb": "0000000000000000",
+	} {
+		if got := procField(t, pid, field); got != want {
+			t.Errorf("%s = %s, want %s", field, got, want)
+		}
+	}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/root", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	for _, n := range names {
+		if n != "rootfs" && n != "cache" && n != "m" {
+			t.Errorf("worker's root holds %q (all: %v)", n, names)
+		}
+	}
+	if err := p.Kill(context.Background(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+}
+
+// TestWorkerCgroup: the worker runs in the container's cgroup with the
+// spec's memory, cpu and pids limits.
+func TestWorkerCgroup(t *testing.T) {
+	mem, pids, quota, period := int64(96<<20), int64(64), int64(50000), uint64(100000)
+	res := &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}, Pids: &specs.LinuxPids{Limit: &pids},
+		CPU: &specs.LinuxCPU{Quota: &quota, Period: &period}}
+	cgPath := fmt.Sprintf("/wasm-sandboxer-test/cg-%d", os.Getpid())
+	p := spinning(t, newRuntime(t), "cg", res, cgPath)
+	pid := strconv.Itoa(p.Pid())
+	read := func(file string) string {
+		t.Helper()
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil { // v2
+		dir := "/sys/fs/cgroup" + cgPath
+		if !strings.Contains(read(dir+"/cgroup.procs"), pid) || read(dir+"/memory.max") != fmt.Sprint(mem) || read(dir+"/pids.max") != fmt.Sprint(pids) {
+			t.Fatalf("cgroup v2 %s: procs %q memory.max %q pids.max %q", dir, read(dir+"/cgroup.procs"), read(dir+"/memory.max"), read(dir+"/pids.max"))
+		}
+	} else {
+		for file, want := range map[string]string{
+			"memory/" + cgPath + "/memory.limit_in_bytes": fmt.Sprint(mem),
+			"pids/" + cgPath + "/pids.max":                fmt.Sprint(pids),
+			"cpu/" + cgPath + "/cpu.cfs_quota_us":          fmt.Sprint(quota),
+		} {
+			if got := read("/sys/fs/cgroup/" + file); got != want {
+				t.Errorf("%s = %s, want %s", file, got, want)
+			}
+		}
+		for _, ctl := range []string{"memory", "pids", "cpu"} {
+			if procs := read("/sys/fs/cgroup/" + ctl + cgPath + "/cgroup.procs"); !strings.Contains("\n"+procs+"\n", "\n"+pid+"\n") {
+				t.Errorf("worker %s not in the %s cgroup (%q)", pid, ctl, procs)
+			}
+		}
+	}
+	p.Kill(context.Background(), syscall.SIGKILL)
+	<-p.Done()
+	p.Close()
+	if _, err := os.Stat("/sys/fs/cgroup/pids" + cgPath); err == nil {
+		t.Errorf("cgroup %s left after the worker is gone", cgPath)
+	}
+}
+
+// TestWorkerKilledFromOutside: a worker SIGKILLed by someone else exits
+// 137, and the other worker runs on.
+func TestWorkerKilledFromOutside(t *testing.T) {
+	rt := newRuntime(t)
+	a, b := spinning(t, rt, "victim", nil, ""), spinning(t, rt, "bystander", nil, "")
+	if err := syscall.Kill(a.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-a.Done()
+	if e := a.Exit(); e.Code != 137 {
+		t.Fatalf("killed worker: exit %d (%s), want 137", e.Code, e.Reason)
+	}
+	select {
+	case <-b.Done():
+		t.Fatalf("the other worker ended too: %+v", b.Exit())
+	default:
+	}
+	if err := syscall.Kill(b.Pid(), 0); err != nil {
+		t.Fatalf("the other worker is gone: %v", err)
+	}
+	b.Kill(context.Background(), syscall.SIGTERM)
+	<-b.Done()
+	if e := b.Exit(); e.Code != 143 {
+		t.Fatalf("SIGTERM: exit %d, want 143", e.Code)
+	}
+}

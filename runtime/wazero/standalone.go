@@ -1,0 +1,51 @@
+package wazero
+
+import (
+	"context"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/confinedfs"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stdio"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
+	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+)
+
+// Standalone is one module compiled and configured to run in the calling
+// process: the forked runtime's worker, where the module is the whole
+// process. Create it after the process is confined: compiling parses the
+// guest's bytes.
+type Standalone struct {
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	cfg      wazero.ModuleConfig
+	mem      *limitedAllocator
+}
+
+// NewStandalone compiles bin (a hit in cache when the daemon compiled it)
+// for cfg, with root as "/" and mounts at cfg.Preopens' guest paths.
+func NewStandalone(ctx context.Context, cache wazero.CompilationCache, bin []byte, cfg wasispec.Config,
+	root *confinedfs.FS, mounts []*confinedfs.FS, ios *stdio.Set) (*Standalone, error) {
+	rt, err := NewEngine(ctx, cache)
+	if err != nil {
+		return nil, err
+	}
+	compiled, err := rt.CompileModule(ctx, bin)
+	if err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	if err := checkMemory(compiled, cfg.MemoryLimitPages()); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	return &Standalone{rt: rt, compiled: compiled, cfg: moduleConfig(cfg, root, mounts, ios),
+		mem: &limitedAllocator{limit: cfg.MemoryLimit}}, nil
+}
+
+// Run runs the module to completion and returns its exit.
+func (s *Standalone) Run(ctx context.Context) task.Exit {
+	err := instantiate(withAllocator(ctx, s.mem), s.rt, s.compiled, s.cfg)
+	code, reason := classify(err, s.mem)
+	return task.Exit{Code: code, Reason: reason}
+}
