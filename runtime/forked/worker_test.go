@@ -125,7 +125,7 @@ func TestWorkerCgroup(t *testing.T) {
 		for file, want := range map[string]string{
 			"memory/" + cgPath + "/memory.limit_in_bytes": fmt.Sprint(mem),
 			"pids/" + cgPath + "/pids.max":                fmt.Sprint(pids),
-			"cpu/" + cgPath + "/cpu.cfs_quota_us":          fmt.Sprint(quota),
+			"cpu/" + cgPath + "/cpu.cfs_quota_us":         fmt.Sprint(quota),
 		} {
 			if got := read("/sys/fs/cgroup/" + file); got != want {
 				t.Errorf("%s = %s, want %s", file, got, want)
