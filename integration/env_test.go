@@ -154,6 +154,12 @@ func hostNetwork(c *cri.PodSandboxConfig) {
 // as kubelet does: stop, then remove.
 func runPod(t *testing.T, opts ...podOpt) *pod {
 	t.Helper()
+	return runPodWith(t, "wasm", opts...)
+}
+
+// runPodWith runs a pod with the given runtime handler.
+func runPodWith(t *testing.T, handler string, opts ...podOpt) *pod {
+	t.Helper()
 	n := seq.Add(1)
 	cfg := &cri.PodSandboxConfig{
 		Metadata: &cri.PodSandboxMetadata{
@@ -164,7 +170,7 @@ func runPod(t *testing.T, opts ...podOpt) *pod {
 	for _, o := range opts {
 		o(cfg)
 	}
-	resp, err := shared.runtime.RunPodSandbox(ctx(t), &cri.RunPodSandboxRequest{Config: cfg, RuntimeHandler: "wasm"})
+	resp, err := shared.runtime.RunPodSandbox(ctx(t), &cri.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
 	if err != nil {
 		t.Fatalf("RunPodSandbox: %v", err)
 	}
