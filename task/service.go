@@ -417,8 +417,17 @@ func (s *Service) KillAll(ctx context.Context) {
 	}
 }
 
+// netNSReleaser is a runtime that keeps resources per network namespace
+// (the forked runtime's pool of idle workers).
+type netNSReleaser interface {
+	ReleaseNetNS(netns string)
+}
+
 // Close releases every task's resources; the sandbox is going away.
 func (s *Service) Close(ctx context.Context) {
+	if r, ok := s.rt.(netNSReleaser); ok && s.netns != "" {
+		r.ReleaseNetNS(s.netns)
+	}
 	s.KillAll(ctx)
 	s.mu.Lock()
 	tasks := s.tasks

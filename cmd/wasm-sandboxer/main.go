@@ -37,6 +37,7 @@ type options struct {
 	containerdAddress string
 	compileCacheSize  int64
 	workerBinary      string
+	workerPoolSize    int
 	forkedSandboxer   string
 	showVersion       bool
 }
@@ -50,6 +51,7 @@ func main() {
 	fs.StringVar(&o.containerdAddress, "containerd-address", "/run/containerd/containerd.sock", "containerd's gRPC socket; task events go to <address>.ttrpc")
 	fs.Int64Var(&o.compileCacheSize, "compile-cache-size", 1<<30, "bytes of compiled code kept on disk under <state-dir>/compile-cache")
 	fs.StringVar(&o.workerBinary, "worker-binary", "", "wasm-sandboxer-worker executable for the forked runtime (default: next to this binary; the forked runtime is off when there is none)")
+	fs.IntVar(&o.workerPoolSize, "worker-pool-size", 2, "idle, already confined workers kept per pod network namespace for the forked runtime (0: start one per task)")
 	fs.StringVar(&o.forkedSandboxer, "forked-sandboxer", "wasm-forked", "containerd sandboxer (proxy_plugins) name whose pods run in the forked runtime")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -164,7 +166,7 @@ func newForked(ctx context.Context, o options, compiler *wazero.Runtime) (task.R
 		}
 	}
 	rt, err := forked.New(forked.Config{WorkerBinary: bin, StateDir: o.stateDir,
-		CacheDir: filepath.Join(o.stateDir, "compile-cache"), Compiler: compiler})
+		CacheDir: filepath.Join(o.stateDir, "compile-cache"), Compiler: compiler, PoolSize: o.workerPoolSize})
 	if err != nil {
 		return nil, fmt.Errorf("--worker-binary: %w", err)
 	}

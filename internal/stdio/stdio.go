@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/fifo"
@@ -90,3 +91,65 @@ func (s *Set) Close() error {
 type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// OpenDirect is Open for a process without /proc (a confined worker),
+// where containerd/fifo cannot reopen paths: output fifos are opened with
+// plain open(2), waiting up to timeout for their reader.
+func OpenDirect(stdin, stdout, stderr string, timeout time.Duration) (_ *Set, retErr error) {
+	s := &Set{Stdin: eofReader{}, Stdout: io.Discard, Stderr: io.Discard}
+	defer func() {
+		if retErr != nil {
+			s.Close()
+		}
+	}()
+	if stdin != "" {
+		r, err := openStdin(stdin)
+		if err != nil {
+			return nil, fmt.Errorf("open stdin %q: %w: %w", stdin, err, errdefs.ErrInvalidArgument)
+		}
+		s.stdin = r
+		s.closers = append(s.closers, r)
+		s.Stdin = r
+	}
+	for _, o := range []struct {
+		path string
+		dst  *io.Writer
+		name string
+	}{{stdout, &s.Stdout, "stdout"}, {stderr, &s.Stderr, "stderr"}} {
+		if o.path == "" {
+			continue
+		}
+		f, err := openWriter(o.path, timeout)
+		if err != nil {
+			return nil, fmt.Errorf("open %s %q: %w: %w", o.name, o.path, err, errdefs.ErrInvalidArgument)
+		}
+		if err := requireFifo(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open %s %q: %w: %w", o.name, o.path, err, errdefs.ErrInvalidArgument)
+		}
+		s.closers = append(s.closers, f)
+		*o.dst = f
+	}
+	return s, nil
+}
+
+// openWriter opens a fifo for writing, waiting at most timeout for a
+// reader. (A blocked open(2) cannot be interrupted: on timeout it is left
+// to finish or to die with the process.)
+func openWriter(path string, timeout time.Duration) (*os.File, error) {
+	type result struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		ch <- result{f, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.f, r.err
+	case <-time.After(timeout):
+		return nil, fmt.Errorf("no reader after %v", timeout)
+	}
+}

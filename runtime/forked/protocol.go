@@ -1,9 +1,16 @@
 // Package forked runs each Wasm module in its own confined worker process:
-// new user, mount, pid, ipc and uts namespaces, the pod's network namespace,
-// a root holding only the container's rootfs and mounts, no capabilities,
-// no_new_privs, a seccomp allow-list, rlimits and the container's cgroup.
-// A bug in the JIT or a side channel then reaches one worker, not the host
-// or another tenant.
+// new user, mount, pid, ipc, uts and network namespaces (the pod's network
+// joined), a root holding only the container's rootfs and mounts, no
+// capabilities, no_new_privs, a seccomp allow-list, rlimits and the
+// container's cgroup. A bug in the JIT or a side channel then reaches one
+// worker, not the host or another tenant.
+//
+// Workers confine themselves completely before they get a job, so a pool
+// of idle ones can wait: a worker's root is a small tmpfs whose /job
+// directory is a mount-propagation slave of a directory of the daemon's.
+// To hand a worker a job, the daemon bind-mounts the container's rootfs,
+// its mounts and its stdio fifos there (they propagate into the worker's
+// root) and sends one message.
 //
 // The daemon side (Runtime) and the worker side (WorkerMain, run by the
 // wasm-sandboxer-worker binary) talk over a socketpair, one JSON message
@@ -14,31 +21,33 @@ import (
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
 )
 
-// File descriptors a worker starts with, besides stdio (/dev/null).
-const (
-	fdControl = 3 // the socketpair to the daemon
-	fdModule  = 4 // a sealed memfd with the module's bytes
-)
+// fdControl is the socketpair to the daemon, in the worker.
+const fdControl = 3
 
-// job is the first message: everything a worker needs, as host paths; the
-// worker opens and binds them before it pivots into its new root.
-type job struct {
-	ID       string          `json:"id"`
-	Config   wasispec.Config `json:"config"`
-	Rootfs   string          `json:"rootfs"`
-	NewRoot  string          `json:"newRoot"`  // an empty dir the worker mounts its root on
-	CacheDir string          `json:"cacheDir"` // compiled code, bound read-only; may be empty
-	Stdin    string          `json:"stdin"`
-	Stdout   string          `json:"stdout"`
-	Stderr   string          `json:"stderr"`
+// hello is the first message: what a worker needs to confine itself.
+type hello struct {
+	NewRoot  string `json:"newRoot"`  // an empty dir the worker mounts its root on
+	JobDir   string `json:"jobDir"`   // the daemon's dir that becomes the worker's /job
+	CacheDir string `json:"cacheDir"` // compiled code, bound read-only; may be empty
 	// AllowSockets lets the module's process create sockets (WASI preview
 	// 1 modules only use sockets they were given, so never by default).
 	AllowSockets bool `json:"allowSockets,omitempty"`
 }
 
+// job is a module to run; its files are under /job in the worker.
+type job struct {
+	ID     string          `json:"id"`
+	Config wasispec.Config `json:"config"`
+	Stdin  bool            `json:"stdin,omitempty"` // /job/stdin is the stdin fifo
+	Stdout bool            `json:"stdout,omitempty"`
+	Stderr bool            `json:"stderr,omitempty"`
+}
+
 // message is every later message, in either direction.
 type message struct {
-	Ready      bool   `json:"ready,omitempty"`      // worker: confined, compiled, waiting
+	Idle       bool   `json:"idle,omitempty"`       // worker: confined, waiting for a job
+	Job        *job   `json:"job,omitempty"`        // daemon: run this
+	Ready      bool   `json:"ready,omitempty"`      // worker: compiled, waiting for start
 	Error      string `json:"error,omitempty"`      // worker: setup failed
 	Start      bool   `json:"start,omitempty"`      // daemon: run the module
 	CloseStdin bool   `json:"closeStdin,omitempty"` // daemon: no more input
@@ -50,9 +59,11 @@ type exit struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Guest paths of the worker's root after pivot_root.
+// Paths in the worker's root after pivot_root, and names in a job dir.
 const (
-	rootfsDir = "/rootfs"
-	mountsDir = "/m"
-	cacheDir  = "/cache"
+	jobDir     = "/job"
+	cacheDir   = "/cache"
+	rootfsDir  = "rootfs"      // in the job dir
+	mountsDir  = "m"           // in the job dir: m/0, m/1… are the preopens
+	moduleFile = "module.wasm" // in the job dir
 )

@@ -4,33 +4,29 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
 // buildRoot makes the worker's root: a small read-only tmpfs holding only
-// the container's rootfs, its bind mounts and the compiled-code cache
-// (read-only), then pivots into it and detaches the host's tree.
-func buildRoot(j *job) error {
-	// Nothing mounted here may propagate back to the host.
+// /job (a propagation slave of the daemon's job dir, where each job's
+// rootfs, mounts and fifos appear) and /cache (compiled code, read-only),
+// then pivots into it and detaches the host's tree.
+func buildRoot(h *hello) error {
+	// Nothing mounted here may propagate back to the host; mounts the
+	// daemon makes in the job dir still propagate in.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
 		return fmt.Errorf("make / rslave: %w", err)
 	}
-	nr := j.NewRoot
-	if err := unix.Mount("tmpfs", nr, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755,size=1m"); err != nil {
+	nr := h.NewRoot
+	if err := unix.Mount("tmpfs", nr, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755,size=64k"); err != nil {
 		return fmt.Errorf("mount tmpfs root: %w", err)
 	}
-	if err := bind(j.Rootfs, filepath.Join(nr, rootfsDir), j.Config.RootReadOnly); err != nil {
-		return fmt.Errorf("rootfs: %w", err)
+	if err := bind(h.JobDir, filepath.Join(nr, jobDir), false); err != nil {
+		return fmt.Errorf("job dir: %w", err)
 	}
-	for i, p := range j.Config.Preopens {
-		if err := bind(p.HostPath, filepath.Join(nr, mountsDir, strconv.Itoa(i)), p.ReadOnly); err != nil {
-			return fmt.Errorf("mount %s: %w", p.GuestPath, err)
-		}
-	}
-	if j.CacheDir != "" {
-		if err := bind(j.CacheDir, filepath.Join(nr, cacheDir), true); err != nil {
+	if h.CacheDir != "" {
+		if err := bind(h.CacheDir, filepath.Join(nr, cacheDir), true); err != nil {
 			return fmt.Errorf("compile cache: %w", err)
 		}
 	}
@@ -53,12 +49,13 @@ func buildRoot(j *job) error {
 	return remountReadOnly("/")
 }
 
-// bind mounts src (recursively) at dst, read-only if ro.
+// bind mounts src at dst (not recursively: a job dir's mounts arrive by
+// propagation), read-only if ro.
 func bind(src, dst string, ro bool) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
-	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("bind %s: %w", src, err)
 	}
 	if ro {

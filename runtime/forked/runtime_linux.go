@@ -3,21 +3,19 @@ package forked
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/confinedfs"
@@ -36,24 +34,35 @@ type Compiler interface {
 type Config struct {
 	// WorkerBinary is the wasm-sandboxer-worker executable.
 	WorkerBinary string
-	// StateDir holds each worker's (empty) root mount point.
+	// StateDir holds the workers' job dirs and root mount points.
 	StateDir string
 	// CacheDir is the compiled-code directory bound read-only into workers.
 	CacheDir string
-	// Compiler fills CacheDir before a worker starts.
+	// Compiler fills CacheDir before a worker gets its job.
 	Compiler Compiler
 	// CgroupParent is the cgroup of workers whose spec names none.
 	CgroupParent string
+	// PoolSize is how many idle, confined workers are kept per network
+	// namespace that has had a forked task. 0 starts a worker per task.
+	PoolSize int
 }
 
 // Runtime runs every module in its own confined worker process.
 type Runtime struct {
-	cfg Config
+	cfg      Config
+	jobsDir  string // shared mount: job dirs of every worker
+	rootsDir string // mount points of the workers' roots
+
+	mu     sync.Mutex
+	idle   map[string][]*worker // by network namespace path ("" = a new empty one)
+	seq    uint64
+	closed bool
 }
 
 var _ task.Runtime = (*Runtime)(nil)
 
-// New checks cfg and returns a Runtime.
+// New checks cfg, makes the job directory a shared mount (so the mounts
+// made in it propagate into workers' roots) and returns a Runtime.
 func New(cfg Config) (*Runtime, error) {
 	fi, err := os.Stat(cfg.WorkerBinary)
 	if err != nil || fi.Mode()&0o111 == 0 {
@@ -62,15 +71,171 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.CgroupParent == "" {
 		cfg.CgroupParent = "wasm-sandboxer"
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "forked"), 0o700); err != nil {
+	r := &Runtime{
+		cfg:      cfg,
+		jobsDir:  filepath.Join(cfg.StateDir, "forked", "jobs"),
+		rootsDir: filepath.Join(cfg.StateDir, "forked", "roots"),
+		idle:     map[string][]*worker{},
+	}
+	for _, d := range []string{r.jobsDir, r.rootsDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	mounted, err := mountinfo.Mounted(r.jobsDir)
+	if err != nil {
 		return nil, err
 	}
-	return &Runtime{cfg: cfg}, nil
+	if !mounted {
+		if err := unix.Mount(r.jobsDir, r.jobsDir, "", unix.MS_BIND, ""); err != nil {
+			return nil, fmt.Errorf("bind %s: %w", r.jobsDir, err)
+		}
+	}
+	if err := unix.Mount("", r.jobsDir, "", unix.MS_SHARED, ""); err != nil {
+		return nil, fmt.Errorf("make %s shared: %w", r.jobsDir, err)
+	}
+	return r, nil
+}
+
+// Close ends the idle workers.
+func (r *Runtime) Close() {
+	r.mu.Lock()
+	idle := r.idle
+	r.idle = map[string][]*worker{}
+	r.closed = true
+	r.mu.Unlock()
+	for _, ws := range idle {
+		for _, w := range ws {
+			w.discard()
+		}
+	}
+}
+
+// ReleaseNetNS ends the idle workers of a network namespace (its pod is
+// going away).
+func (r *Runtime) ReleaseNetNS(netns string) {
+	r.mu.Lock()
+	ws := r.idle[netns]
+	delete(r.idle, netns)
+	r.mu.Unlock()
+	for _, w := range ws {
+		w.discard()
+	}
+}
+
+// worker is a started worker process and its control socket.
+type worker struct {
+	cmd     *execCmd
+	ctrl    *os.File
+	dec     *json.Decoder
+	jobDir  string
+	rootDir string
+}
+
+func (w *worker) discard() {
+	w.cmd.Process.Kill()
+	w.cmd.Wait()
+	w.ctrl.Close()
+	os.RemoveAll(w.jobDir)
+	os.RemoveAll(w.rootDir)
+}
+
+// take returns an idle worker for netns, or starts one; either way the
+// pool of netns is topped up in the background.
+func (r *Runtime) take(ctx context.Context, netns string) (*worker, error) {
+	r.mu.Lock()
+	var w *worker
+	if ws := r.idle[netns]; len(ws) > 0 {
+		w, r.idle[netns] = ws[0], ws[1:]
+	}
+	r.mu.Unlock()
+	if r.cfg.PoolSize > 0 {
+		go r.refill(context.WithoutCancel(ctx), netns)
+	}
+	if w != nil {
+		return w, nil
+	}
+	return r.start(netns)
+}
+
+func (r *Runtime) refill(ctx context.Context, netns string) {
+	for {
+		r.mu.Lock()
+		n := len(r.idle[netns])
+		closed := r.closed
+		r.mu.Unlock()
+		if closed || n >= r.cfg.PoolSize {
+			return
+		}
+		w, err := r.start(netns)
+		if err != nil {
+			log.G(ctx).WithError(err).WithField("netns", netns).Warn("refill worker pool")
+			return
+		}
+		r.mu.Lock()
+		if r.closed || len(r.idle[netns]) >= r.cfg.PoolSize {
+			r.mu.Unlock()
+			w.discard()
+			return
+		}
+		r.idle[netns] = append(r.idle[netns], w)
+		r.mu.Unlock()
+	}
+}
+
+// start starts a worker in netns and waits until it has confined itself.
+func (r *Runtime) start(netns string) (_ *worker, retErr error) {
+	r.mu.Lock()
+	r.seq++
+	name := fmt.Sprintf("%d-%d", os.Getpid(), r.seq)
+	r.mu.Unlock()
+	w := &worker{jobDir: filepath.Join(r.jobsDir, name), rootDir: filepath.Join(r.rootsDir, name)}
+	for _, d := range []string{w.jobDir, w.rootDir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		if retErr != nil {
+			os.RemoveAll(w.jobDir)
+			os.RemoveAll(w.rootDir)
+		}
+	}()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "control"), os.NewFile(uintptr(fds[1]), "control")
+	defer theirs.Close()
+	cmd, err := startWorker(r.cfg.WorkerBinary, theirs, netns)
+	if err != nil {
+		ours.Close()
+		return nil, err
+	}
+	w.cmd, w.ctrl, w.dec = cmd, ours, json.NewDecoder(bufio.NewReader(ours))
+	defer func() {
+		if retErr != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			ours.Close()
+		}
+	}()
+	if err := json.NewEncoder(ours).Encode(hello{NewRoot: w.rootDir, JobDir: w.jobDir, CacheDir: r.cfg.CacheDir}); err != nil {
+		return nil, fmt.Errorf("send hello: %w", err)
+	}
+	var m message
+	if err := w.dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("worker died while confining itself: %w", errdefs.ErrInternal)
+	}
+	if !m.Idle {
+		return nil, fmt.Errorf("worker could not confine itself: %s: %w", m.Error, errdefs.ErrInternal)
+	}
+	return w, nil
 }
 
 // Prepare resolves and compiles the module in the daemon (same errors as
-// the goroutine runtime, and a warm cache for the worker), then starts a
-// worker that confines itself and waits for Start.
+// the goroutine runtime, and a warm cache for the worker), hands the job to
+// an idle confined worker and waits until it has compiled the module.
 func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Process, retErr error) {
 	root, err := confinedfs.New(spec.Rootfs)
 	if err != nil {
@@ -84,134 +249,46 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 	if err := r.cfg.Compiler.Compile(ctx, digest, name, bin, spec.Config.MemoryLimitPages()); err != nil {
 		return nil, err
 	}
-	module, err := sealedMemfd(bin)
+	w, err := r.take(ctx, spec.NetNS)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("worker for %s: %w", spec.ID, err)
 	}
-	defer module.Close()
-
-	sum := sha256.Sum256([]byte(spec.ID))
-	workDir := filepath.Join(r.cfg.StateDir, "forked", hex.EncodeToString(sum[:8]))
-	newRoot := filepath.Join(workDir, "root")
-	if err := os.MkdirAll(newRoot, 0o700); err != nil {
-		return nil, err
-	}
+	p := &process{id: spec.ID, w: w, done: make(chan struct{})}
 	defer func() {
 		if retErr != nil {
-			os.RemoveAll(workDir)
+			p.release()
 		}
 	}()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	j, err := p.stage(spec, bin)
 	if err != nil {
-		return nil, fmt.Errorf("socketpair: %w", err)
+		return nil, fmt.Errorf("stage job %s: %w", spec.ID, err)
 	}
-	ours, theirs := os.NewFile(uintptr(fds[0]), "control"), os.NewFile(uintptr(fds[1]), "control")
-	defer theirs.Close()
-
-	cmd := exec.Command(r.cfg.WorkerBinary)
-	cmd.ExtraFiles = []*os.File{theirs, module} // fds 3 and 4
-	flags := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
-	if spec.NetNS == "" {
-		flags |= unix.CLONE_NEWNET // no pod network: an empty one
+	if err := p.send(message{Job: j}); err != nil {
+		return nil, fmt.Errorf("send job %s: %w", spec.ID, err)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: flags,
-		// Root inside maps to root outside (and nothing else), so the
-		// rootfs's root-owned files stay usable; the worker drops every
-		// capability before it reads a guest byte (docs/RATIONALE.md).
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
-		Setsid:      true,
-	}
-	if err := startIn(cmd, spec.NetNS); err != nil {
-		ours.Close()
-		return nil, fmt.Errorf("start worker: %w", err)
-	}
-	p := &process{r: r, id: spec.ID, cmd: cmd, ctrl: ours, workDir: workDir, done: make(chan struct{})}
-	defer func() {
-		if retErr != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-			ours.Close()
-		}
-	}()
-	j := job{ID: spec.ID, Config: spec.Config, Rootfs: spec.Rootfs, NewRoot: newRoot, CacheDir: r.cfg.CacheDir,
-		Stdin: spec.Stdin, Stdout: spec.Stdout, Stderr: spec.Stderr}
-	if err := json.NewEncoder(ours).Encode(j); err != nil {
-		return nil, fmt.Errorf("send job: %w", err)
-	}
-	dec := json.NewDecoder(bufio.NewReader(ours))
 	var m message
-	if err := dec.Decode(&m); err != nil {
+	if err := w.dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("worker for %s died during setup: %w", spec.ID, errdefs.ErrInternal)
 	}
 	if m.Error != "" {
 		return nil, fmt.Errorf("worker for %s: %s: %w", spec.ID, m.Error, errdefs.ErrInvalidArgument)
 	}
-	cg, err := placeInCgroup(cmd.Process.Pid, spec.CgroupsPath, r.cfg.CgroupParent, spec.ID, spec.Resources)
+	cg, err := placeInCgroup(w.cmd.Process.Pid, spec.CgroupsPath, r.cfg.CgroupParent, spec.ID, spec.Resources)
 	if err != nil {
 		return nil, err
 	}
 	p.cg = cg
-	go p.watch(dec)
-	log.G(ctx).WithFields(log.Fields{"id": spec.ID, "pid": cmd.Process.Pid, "module": name}).Debug("worker ready")
+	go p.watch()
+	log.G(ctx).WithFields(log.Fields{"id": spec.ID, "pid": w.cmd.Process.Pid, "module": name}).Debug("worker ready")
 	return p, nil
 }
 
-// startIn starts cmd in the network namespace at netns (when set): from a
-// thread moved into it that is never used again.
-func startIn(cmd *exec.Cmd, netns string) error {
-	if netns == "" {
-		return cmd.Start()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		f, err := os.Open(netns)
-		if err != nil {
-			errc <- fmt.Errorf("pod network namespace: %w", err)
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("join pod network namespace %s: %w", netns, err)
-			return
-		}
-		errc <- cmd.Start()
-	}()
-	return <-errc
-}
-
-// sealedMemfd holds the module's bytes for the worker, immutable.
-func sealedMemfd(bin []byte) (*os.File, error) {
-	fd, err := unix.MemfdCreate("module", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	if err != nil {
-		return nil, fmt.Errorf("memfd: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), "module")
-	if _, err := f.Write(bin); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("seal module: %w", err)
-	}
-	if _, err := f.Seek(0, 0); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
-// process is the daemon's handle on one worker.
+// process is the daemon's handle on the worker running one module.
 type process struct {
-	r       *Runtime
-	id      string
-	cmd     *exec.Cmd
-	ctrl    *os.File
-	workDir string
-	cg      cgroup
+	id     string
+	w      *worker
+	cg     cgroup
+	mounts []string // in the job dir, deepest last
 
 	sendMu sync.Mutex
 	mu     sync.Mutex
@@ -222,18 +299,78 @@ type process struct {
 	closeOnce sync.Once
 }
 
+// stage puts the job's files in the worker's job dir: the module, and bind
+// mounts of the rootfs, the preopens and the stdio fifos, which propagate
+// into the worker's /job.
+func (p *process) stage(spec task.ProcessSpec, bin []byte) (*job, error) {
+	dir := p.w.jobDir
+	if err := os.WriteFile(filepath.Join(dir, moduleFile), bin, 0o400); err != nil {
+		return nil, err
+	}
+	if err := p.bindDir(spec.Rootfs, filepath.Join(dir, rootfsDir), spec.Config.RootReadOnly); err != nil {
+		return nil, fmt.Errorf("rootfs: %w", err)
+	}
+	for i, o := range spec.Config.Preopens {
+		if err := p.bindDir(o.HostPath, filepath.Join(dir, mountsDir, strconv.Itoa(i)), o.ReadOnly); err != nil {
+			return nil, fmt.Errorf("mount %s: %w", o.GuestPath, err)
+		}
+	}
+	j := &job{ID: spec.ID, Config: spec.Config}
+	for _, f := range []struct {
+		path string
+		name string
+		set  *bool
+	}{{spec.Stdin, "stdin", &j.Stdin}, {spec.Stdout, "stdout", &j.Stdout}, {spec.Stderr, "stderr", &j.Stderr}} {
+		if f.path == "" {
+			continue
+		}
+		dst := filepath.Join(dir, f.name)
+		if err := os.WriteFile(dst, nil, 0o600); err != nil {
+			return nil, err
+		}
+		if err := p.mount(f.path, dst, unix.MS_BIND); err != nil {
+			return nil, fmt.Errorf("%s fifo %s: %w", f.name, f.path, err)
+		}
+		*f.set = true
+	}
+	return j, nil
+}
+
+func (p *process) bindDir(src, dst string, ro bool) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	if err := p.mount(src, dst, unix.MS_BIND|unix.MS_REC); err != nil {
+		return err
+	}
+	if ro {
+		return p.mount("", dst, unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY)
+	}
+	return nil
+}
+
+func (p *process) mount(src, dst string, flags uintptr) error {
+	if err := unix.Mount(src, dst, "", flags, ""); err != nil {
+		return err
+	}
+	if flags&unix.MS_REMOUNT == 0 {
+		p.mounts = append(p.mounts, dst)
+	}
+	return nil
+}
+
 func (p *process) send(m message) error {
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
-	return json.NewEncoder(p.ctrl).Encode(m)
+	return json.NewEncoder(p.w.ctrl).Encode(m)
 }
 
 // watch reads the worker's messages until it exits, then records the exit.
-func (p *process) watch(dec *json.Decoder) {
+func (p *process) watch() {
 	go func() {
 		for {
 			var m message
-			if err := dec.Decode(&m); err != nil {
+			if err := p.w.dec.Decode(&m); err != nil {
 				return
 			}
 			if m.Exit != nil {
@@ -243,10 +380,10 @@ func (p *process) watch(dec *json.Decoder) {
 			}
 		}
 	}()
-	err := p.cmd.Wait()
+	err := p.w.cmd.Wait()
 	e := task.Exit{At: time.Now()}
 	var ws syscall.WaitStatus
-	if st := p.cmd.ProcessState; st != nil {
+	if st := p.w.cmd.ProcessState; st != nil {
 		ws, _ = st.Sys().(syscall.WaitStatus)
 	}
 	p.mu.Lock()
@@ -257,7 +394,7 @@ func (p *process) watch(dec *json.Decoder) {
 		e.Code, e.Reason = 128+uint32(ws.Signal()), fmt.Sprintf("worker killed by signal %d", ws.Signal())
 	case last != nil:
 		e.Code, e.Reason = last.Code, last.Reason
-	case err != nil && p.cmd.ProcessState == nil:
+	case err != nil && p.w.cmd.ProcessState == nil:
 		e.Code, e.Reason = task.ExitTrap, fmt.Sprintf("worker: %v", err)
 	default:
 		e.Code = uint32(ws.ExitStatus())
@@ -281,8 +418,8 @@ func (p *process) Start(ctx context.Context) error {
 }
 
 func (p *process) Kill(ctx context.Context, sig syscall.Signal) error {
-	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("signal worker %d: %w", p.cmd.Process.Pid, err)
+	if err := p.w.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signal worker %d: %w", p.w.cmd.Process.Pid, err)
 	}
 	return nil
 }
@@ -297,7 +434,7 @@ func (p *process) Exit() task.Exit {
 }
 
 // Pid is the worker's, as the host sees it.
-func (p *process) Pid() int { return p.cmd.Process.Pid }
+func (p *process) Pid() int { return p.w.cmd.Process.Pid }
 
 func (p *process) CloseStdin() error {
 	select {
@@ -313,14 +450,28 @@ func (p *process) Close() error {
 		select {
 		case <-p.done:
 		default:
-			p.cmd.Process.Kill()
+			p.w.cmd.Process.Kill()
 			<-p.done
 		}
-		p.ctrl.Close()
-		if p.cg != nil {
-			p.cg.Delete()
-		}
-		os.RemoveAll(p.workDir)
+		p.release()
 	})
 	return nil
+}
+
+// release undoes what stage and Prepare set up around the worker.
+func (p *process) release() {
+	for i := len(p.mounts) - 1; i >= 0; i-- {
+		unix.Unmount(p.mounts[i], unix.MNT_DETACH)
+	}
+	if p.cg != nil {
+		p.cg.Delete()
+	}
+	select {
+	case <-p.done:
+		p.w.ctrl.Close()
+		os.RemoveAll(p.w.jobDir)
+		os.RemoveAll(p.w.rootDir)
+	default:
+		p.w.discard()
+	}
 }

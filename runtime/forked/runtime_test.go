@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+	"golang.org/x/sys/unix"
 
 	runwazero "github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
@@ -47,9 +48,13 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// newRuntime is a forked runtime whose compiler (the goroutine runtime)
-// writes the on-disk cache its workers read.
-func newRuntime(t *testing.T) task.Runtime {
+// newRuntime is a forked runtime with a pool of two idle workers, whose
+// compiler (the goroutine runtime) writes the on-disk cache its workers
+// read.
+func newRuntime(t *testing.T) task.Runtime { return newRuntimePool(t, 2) }
+
+// newRuntimePool is newRuntime with a pool of size workers (0: none).
+func newRuntimePool(t *testing.T, size int) *Runtime {
 	state, err := os.MkdirTemp("", "forked-state")
 	if err != nil {
 		t.Fatal(err)
@@ -66,15 +71,22 @@ func newRuntime(t *testing.T) task.Runtime {
 	}
 	t.Cleanup(func() { compiler.Close(context.Background()) })
 	rt, err := New(Config{WorkerBinary: workerBinary, StateDir: state, CacheDir: cacheDir, Compiler: compiler,
-		CgroupParent: "wasm-sandboxer-test"})
+		CgroupParent: "wasm-sandboxer-test", PoolSize: size})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		rt.Close()
+		unix.Unmount(rt.jobsDir, unix.MNT_DETACH)
+	})
 	return rt
 }
 
 // TestConformance runs the task conformance table, unchanged, against
-// the forked runtime.
+// the forked runtime, with a pool of warm workers and without.
 func TestConformance(t *testing.T) {
-	tasktest.Run(t, newRuntime)
+	t.Run("pool", func(t *testing.T) { tasktest.Run(t, newRuntime) })
+	t.Run("no pool", func(t *testing.T) {
+		tasktest.Run(t, func(t *testing.T) task.Runtime { return newRuntimePool(t, 0) })
+	})
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 
@@ -20,28 +20,28 @@ import (
 	runwazero "github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
 )
 
-// worker is the worker side of one job.
-type worker struct {
-	mu  sync.Mutex // serialises writes to the control socket
+// workerSide is the worker side of the control socket.
+type workerSide struct {
+	mu  sync.Mutex // serialises writes
 	enc *json.Encoder
+	dec *json.Decoder
 }
 
-func (w *worker) send(m message) {
+func (w *workerSide) send(m message) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.enc.Encode(m) //nolint:errcheck // the daemon may be gone: nothing to do
 }
 
-// WorkerMain is the whole life of a worker process: read the job, build
-// the root, lock down, compile, report ready, wait for start, run the
-// module, report its exit. It returns the process's exit code.
+// WorkerMain is the whole life of a worker process: confine itself, say it
+// is idle, take one job, compile, say it is ready, run the module on start,
+// report its exit. It returns the process's exit code.
 func WorkerMain() int {
 	ctrl := os.NewFile(fdControl, "control")
-	w := &worker{enc: json.NewEncoder(ctrl)}
-	dec := json.NewDecoder(ctrl)
-	var j job
-	if err := dec.Decode(&j); err != nil {
-		fmt.Fprintln(os.Stderr, "wasm-sandboxer-worker: read job:", err)
+	w := &workerSide{enc: json.NewEncoder(ctrl), dec: json.NewDecoder(ctrl)}
+	var h hello
+	if err := w.dec.Decode(&h); err != nil {
+		fmt.Fprintln(os.Stderr, "wasm-sandboxer-worker: read hello:", err)
 		return 1
 	}
 	// WASI has no signals: any signal ends the module with 128+sig, as the
@@ -55,22 +55,36 @@ func WorkerMain() int {
 		w.send(message{Exit: &exit{Code: code, Reason: fmt.Sprintf("killed by signal %d", s)}})
 		os.Exit(int(code))
 	}()
-	sa, ios, err := setup(&j)
+	// Confinement, in this order, before any guest byte is seen.
+	if err := buildRoot(&h); err != nil {
+		w.send(message{Error: fmt.Sprintf("build root: %v", err)})
+		return 1
+	}
+	if err := lockDown(h.AllowSockets); err != nil {
+		w.send(message{Error: fmt.Sprintf("confine: %v", err)})
+		return 1
+	}
+	w.send(message{Idle: true})
+
+	var m message
+	if err := w.dec.Decode(&m); err != nil || m.Job == nil {
+		return 1 // the daemon let an idle worker go
+	}
+	sa, ios, err := setup(m.Job, h.CacheDir != "")
 	if err != nil {
 		w.send(message{Error: err.Error()})
 		return 1
 	}
 	w.send(message{Ready: true})
-
 	start := make(chan struct{})
 	go func() {
 		for {
 			var m message
-			if err := dec.Decode(&m); err != nil {
-				if err == io.EOF {
-					return
-				}
-				return
+			if err := w.dec.Decode(&m); err != nil {
+				// The daemon is gone. Until workers are re-adopted by a
+				// restarted daemon, a module does not outlive its daemon
+				// (as in the goroutine runtime): nobody could wait for it.
+				os.Exit(137)
 			}
 			switch {
 			case m.Start:
@@ -90,30 +104,31 @@ func WorkerMain() int {
 	return int(e.Code)
 }
 
-// setup does, in this order and before any guest byte is parsed: open the
-// stdio fifos and read the module (host side), build and pivot into the new
-// root, lock the process down, then compile the module.
-func setup(j *job) (*runwazero.Standalone, *stdio.Set, error) {
+// setup opens the job's stdio and compiles its module: the daemon compiled
+// it into the shared cache, so this is a read of machine code. The cache is
+// read-only here: on a miss wazero's write fails, and the module is
+// compiled in memory instead.
+func setup(j *job, haveCache bool) (*runwazero.Standalone, *stdio.Set, error) {
 	ctx := context.Background()
-	bin, err := io.ReadAll(os.NewFile(fdModule, "module"))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read module: %w", err)
+	path := func(name string, present bool) string {
+		if !present {
+			return ""
+		}
+		return filepath.Join(jobDir, name)
 	}
-	ios, err := stdio.Open(ctx, j.Stdin, j.Stdout, j.Stderr)
+	ios, err := stdio.OpenDirect(path("stdin", j.Stdin), path("stdout", j.Stdout), path("stderr", j.Stderr), 30*time.Second)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := buildRoot(j); err != nil {
-		return nil, nil, fmt.Errorf("build root: %w", err)
-	}
-	if err := lockDown(j); err != nil {
-		return nil, nil, fmt.Errorf("confine: %w", err)
+	bin, err := os.ReadFile(filepath.Join(jobDir, moduleFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read module: %w", err)
 	}
 	var rootOpts []confinedfs.Option
 	if j.Config.RootReadOnly {
 		rootOpts = append(rootOpts, confinedfs.ReadOnly())
 	}
-	root, err := confinedfs.New(rootfsDir, rootOpts...)
+	root, err := confinedfs.New(filepath.Join(jobDir, rootfsDir), rootOpts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -123,16 +138,13 @@ func setup(j *job) (*runwazero.Standalone, *stdio.Set, error) {
 		if p.ReadOnly {
 			opts = append(opts, confinedfs.ReadOnly())
 		}
-		m, err := confinedfs.New(filepath.Join(mountsDir, strconv.Itoa(i)), opts...)
+		m, err := confinedfs.New(filepath.Join(jobDir, mountsDir, strconv.Itoa(i)), opts...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("mount %s: %w", p.GuestPath, err)
 		}
 		mounts = append(mounts, m)
 	}
-	// The daemon compiled the module into the shared cache, so this is a
-	// read of machine code. The cache is read-only here: on a miss
-	// wazero's write fails, and the module is compiled in memory instead.
-	if j.CacheDir != "" {
+	if haveCache {
 		if c, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
 			if sa, err := runwazero.NewStandalone(ctx, c, bin, j.Config, root, mounts, ios); err == nil {
 				return sa, ios, nil
@@ -147,7 +159,7 @@ func setup(j *job) (*runwazero.Standalone, *stdio.Set, error) {
 }
 
 // lockDown: rlimits, no_new_privs, no capabilities, the seccomp allow-list.
-func lockDown(j *job) error {
+func lockDown(allowSockets bool) error {
 	if err := confine.SetRlimits(confine.DefaultRlimits()); err != nil {
 		return err
 	}
@@ -157,5 +169,5 @@ func lockDown(j *job) error {
 	if err := confine.DropCapabilities(); err != nil {
 		return err
 	}
-	return confine.InstallSeccomp(confine.Policy{AllowSockets: j.AllowSockets})
+	return confine.InstallSeccomp(confine.Policy{AllowSockets: allowSockets})
 }

@@ -55,7 +55,7 @@ func procField(t *testing.T, pid int, field string) string {
 
 // TestWorkerIsConfined looks at a running worker from the host: its own
 // namespaces, no capabilities, no_new_privs, a seccomp filter, and a root
-// holding only the rootfs (and the compile cache).
+// holding only the job dir (rootfs, mounts, fifos) and the compile cache.
 func TestWorkerIsConfined(t *testing.T) {
 	p := spinning(t, newRuntime(t), "confined", nil, "")
 	pid := p.Pid()
@@ -89,7 +89,7 @@ func TestWorkerIsConfined(t *testing.T) {
 		names = append(names, e.Name())
 	}
 	for _, n := range names {
-		if n != "rootfs" && n != "cache" && n != "m" {
+		if n != "job" && n != "cache" {
 			t.Errorf("worker's root holds %q (all: %v)", n, names)
 		}
 	}
