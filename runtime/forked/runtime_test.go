@@ -54,7 +54,7 @@ func run(m *testing.M) int {
 func newRuntime(t *testing.T) task.Runtime { return newRuntimePool(t, 2) }
 
 // newRuntimePool is newRuntime with a pool of size workers (0: none).
-func newRuntimePool(t *testing.T, size int) *Runtime {
+func newRuntimePool(t testing.TB, size int) *Runtime {
 	state, err := os.MkdirTemp("", "forked-state")
 	if err != nil {
 		t.Fatal(err)

@@ -107,8 +107,17 @@ type fixture struct {
 
 func newFixture(t *testing.T, newRuntime NewRuntime) *fixture {
 	t.Helper()
+	f := serve(t, newRuntime(t))
+	f.t = t
+	return f
+}
+
+// serve serves a task service over rt on a ttrpc socket, as containerd
+// would reach it.
+func serve(t testing.TB, rt task.Runtime) *fixture {
+	t.Helper()
 	rec := &recorder{}
-	svc := task.NewService("sandbox-"+t.Name(), newRuntime(t), rec, task.WithImageModules(layerModules{}))
+	svc := task.NewService("sandbox-"+t.Name(), rt, rec, task.WithImageModules(layerModules{}))
 	sock := filepath.Join(shortTempDir(t), "task.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -132,11 +141,11 @@ func newFixture(t *testing.T, newRuntime NewRuntime) *fixture {
 		srv.Close()
 		cancel()
 	})
-	return &fixture{t: t, client: taskapi.NewTTRPCTaskClient(client), svc: svc, events: rec, ctx: ctx}
+	return &fixture{client: taskapi.NewTTRPCTaskClient(client), svc: svc, events: rec, ctx: ctx}
 }
 
 // shortTempDir keeps unix socket paths under the 107-byte limit.
-func shortTempDir(t *testing.T) string {
+func shortTempDir(t testing.TB) string {
 	d, err := os.MkdirTemp("", "tt")
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +166,7 @@ type bundle struct {
 
 // newBundle writes a bundle whose rootfs holds the tiny modules, the demo
 // module (when demo is non-nil) and the files given.
-func newBundle(t *testing.T, args []string, files map[string][]byte) *bundle {
+func newBundle(t testing.TB, args []string, files map[string][]byte) *bundle {
 	t.Helper()
 	dir := t.TempDir()
 	rootfs := filepath.Join(dir, "rootfs")
@@ -175,7 +184,7 @@ func newBundle(t *testing.T, args []string, files map[string][]byte) *bundle {
 	return &bundle{dir: dir, rootfs: rootfs, spec: spec}
 }
 
-func writeFile(t *testing.T, path string, b []byte, mode os.FileMode) {
+func writeFile(t testing.TB, path string, b []byte, mode os.FileMode) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -185,7 +194,7 @@ func writeFile(t *testing.T, path string, b []byte, mode os.FileMode) {
 	}
 }
 
-func (b *bundle) writeSpec(t *testing.T) {
+func (b *bundle) writeSpec(t testing.TB) {
 	t.Helper()
 	data, err := json.Marshal(b.spec)
 	if err != nil {
