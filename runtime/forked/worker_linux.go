@@ -64,6 +64,10 @@ func WorkerMain() int {
 		w.send(message{Error: fmt.Sprintf("confine: %v", err)})
 		return 1
 	}
+	if testHook != nil {
+		w.send(message{Error: "testhook: " + testHook()})
+		return 1
+	}
 	w.send(message{Idle: true})
 
 	var m message
