@@ -28,6 +28,7 @@ type proc struct {
 
 	mu      sync.Mutex
 	started bool
+	paused  bool
 }
 
 func newProc(id, execID string, p Process, stdin, stdout, stderr string) *proc {
@@ -62,10 +63,40 @@ func (p *proc) status() (tasktypes.Status, Exit) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.started {
+	switch {
+	case p.paused:
+		return tasktypes.Status_PAUSED, Exit{}
+	case p.started:
 		return taskStatusRunning, Exit{}
 	}
 	return taskStatusCreated, Exit{}
+}
+
+// setPaused freezes or thaws a running process.
+func (p *proc) setPaused(ctx context.Context, pause bool) error {
+	pr, ok := p.p.(Pauser)
+	if !ok {
+		return fmt.Errorf("pause/resume needs the forked runtime (a module in goroutine mode shares the daemon's process): %w", errdefs.ErrNotImplemented)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.started {
+		return fmt.Errorf("task is not running: %w", errdefs.ErrFailedPrecondition)
+	}
+	if p.paused == pause {
+		return nil
+	}
+	var err error
+	if pause {
+		err = pr.Pause(ctx)
+	} else {
+		err = pr.Resume(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	p.paused = pause
+	return nil
 }
 
 // limitedReader fails instead of truncating when more than n bytes come.

@@ -98,3 +98,10 @@ const (
 	// 128+SIGKILL, as for a container the kernel OOM-kills.
 	ExitOOM = 137
 )
+
+// Pauser is a Process that can be frozen and thawed (the forked runtime's
+// workers). The goroutine runtime's processes are not Pausers.
+type Pauser interface {
+	Pause(ctx context.Context) error
+	Resume(ctx context.Context) error
+}

@@ -353,14 +353,30 @@ func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*em
 	return &emptypb.Empty{}, nil
 }
 
-// Pause is not implemented by the goroutine runtime yet.
+// Pause freezes the task (forked runtime; NotImplemented in goroutine mode).
 func (s *Service) Pause(ctx context.Context, r *taskapi.PauseRequest) (*emptypb.Empty, error) {
-	return nil, notImplemented("pause")
+	_, p, err := s.procOf(r.ID, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := p.setPaused(ctx, true); err != nil {
+		return nil, fmt.Errorf("task %q: pause: %w", r.ID, err)
+	}
+	s.pub.Publish(ctx, &eventstypes.TaskPaused{ContainerID: r.ID})
+	return &emptypb.Empty{}, nil
 }
 
-// Resume is not implemented yet.
+// Resume thaws a paused task.
 func (s *Service) Resume(ctx context.Context, r *taskapi.ResumeRequest) (*emptypb.Empty, error) {
-	return nil, notImplemented("resume")
+	_, p, err := s.procOf(r.ID, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := p.setPaused(ctx, false); err != nil {
+		return nil, fmt.Errorf("task %q: resume: %w", r.ID, err)
+	}
+	s.pub.Publish(ctx, &eventstypes.TaskResumed{ContainerID: r.ID})
+	return &emptypb.Empty{}, nil
 }
 
 // Checkpoint is not supported for Wasm tasks.

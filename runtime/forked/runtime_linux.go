@@ -59,7 +59,10 @@ type Runtime struct {
 	closed bool
 }
 
-var _ task.Runtime = (*Runtime)(nil)
+var (
+	_ task.Runtime = (*Runtime)(nil)
+	_ task.Pauser  = (*process)(nil)
+)
 
 // New checks cfg, makes the job directory a shared mount (so the mounts
 // made in it propagate into workers' roots) and returns a Runtime.
@@ -422,6 +425,17 @@ func (p *process) Kill(ctx context.Context, sig syscall.Signal) error {
 		return fmt.Errorf("signal worker %d: %w", p.w.cmd.Process.Pid, err)
 	}
 	return nil
+}
+
+// Pause stops every thread of the worker (SIGSTOP reaches a pid-namespace
+// init from its parent namespace).
+func (p *process) Pause(ctx context.Context) error {
+	return p.Kill(ctx, syscall.SIGSTOP)
+}
+
+// Resume continues a paused worker.
+func (p *process) Resume(ctx context.Context) error {
+	return p.Kill(ctx, syscall.SIGCONT)
 }
 
 func (p *process) Done() <-chan struct{} { return p.done }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -169,5 +170,39 @@ func TestWorkerKilledFromOutside(t *testing.T) {
 	<-b.Done()
 	if e := b.Exit(); e.Code != 143 {
 		t.Fatalf("SIGTERM: exit %d, want 143", e.Code)
+	}
+}
+
+// TestPauseStopsWorker: Pause stops the worker's threads (kernel state T),
+// Resume lets them run, and a paused worker can still be killed.
+func TestPauseStopsWorker(t *testing.T) {
+	p := spinning(t, newRuntime(t), "pause", nil, "")
+	pr := p.(task.Pauser)
+	if err := pr.Pause(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stateIs := func(prefix string) bool {
+		for range 200 {
+			if strings.HasPrefix(procField(t, p.Pid(), "State"), prefix) {
+				return true
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return false
+	}
+	if !stateIs("T") {
+		t.Fatalf("paused worker state %q, want T (stopped)", procField(t, p.Pid(), "State"))
+	}
+	if err := pr.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !stateIs("R") && !stateIs("S") {
+		t.Fatalf("resumed worker state %q", procField(t, p.Pid(), "State"))
+	}
+	pr.Pause(context.Background())
+	p.Kill(context.Background(), syscall.SIGKILL)
+	<-p.Done()
+	if e := p.Exit(); e.Code != 137 {
+		t.Fatalf("killed while paused: exit %d, want 137", e.Code)
 	}
 }

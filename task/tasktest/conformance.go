@@ -246,6 +246,41 @@ var cases = []testCase{
 			}
 		}
 	}},
+	{"pause and resume, where the runtime can", func(t *testing.T, f *fixture) {
+		f.create(newBundle(t, []string{"/spin.wasm"}, nil), "pz")
+		if _, err := f.client.Pause(f.ctx, &taskapi.PauseRequest{ID: "pz"}); !errdefs.IsFailedPrecondition(errgrpc.ToNative(err)) && !errdefs.IsNotImplemented(errgrpc.ToNative(err)) {
+			t.Fatalf("pause of a created task: %v", err)
+		}
+		f.start("pz")
+		_, err := f.client.Pause(f.ctx, &taskapi.PauseRequest{ID: "pz"})
+		if errdefs.IsNotImplemented(errgrpc.ToNative(err)) {
+			if !strings.Contains(err.Error(), "forked") {
+				t.Fatalf("NotImplemented without saying what would work: %v", err)
+			}
+		} else {
+			if err != nil {
+				t.Fatalf("pause: %v", err)
+			}
+			if st := f.state("pz").Status; st != tasktypes.Status_PAUSED {
+				t.Fatalf("state %v, want PAUSED", st)
+			}
+			if _, err := f.client.Resume(f.ctx, &taskapi.ResumeRequest{ID: "pz"}); err != nil {
+				t.Fatalf("resume: %v", err)
+			}
+			if st := f.state("pz").Status; st != tasktypes.Status_RUNNING {
+				t.Fatalf("state after resume %v, want RUNNING", st)
+			}
+			want := []string{"/tasks/paused", "/tasks/resumed"}
+			got := f.events.topics(4)
+			if len(got) < 4 || got[2] != want[0] || got[3] != want[1] {
+				t.Fatalf("events %v, want create, start, %v", got, want)
+			}
+		}
+		if err := f.kill("pz", syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		expectCode(t, "killed", f.wait("pz"), 137)
+	}},
 	{"duplicate create is AlreadyExists", func(t *testing.T, f *fixture) {
 		f.create(newBundle(t, []string{"/hello.wasm"}, nil), "dup")
 		if err := f.createErr(newBundle(t, []string{"/hello.wasm"}, nil), "dup"); !errdefs.IsAlreadyExists(err) {
