@@ -20,8 +20,13 @@ import (
 
 // workerBinary is wasm-sandboxer-worker, built once for the test binary,
 // without cgo (and without -race: it must be pure Go to drop capabilities
-// on every thread).
-var workerBinary string
+// on every thread). cacheDir and cache are the compiled-code cache every
+// runtime of the test binary shares, so the demo module is compiled once.
+var (
+	workerBinary   string
+	sharedCacheDir string
+	cache          wazero.CompilationCache
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -39,6 +44,11 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	workerBinary = filepath.Join(dir, "wasm-sandboxer-worker")
+	sharedCacheDir = filepath.Join(dir, "compile-cache")
+	if cache, err = wazero.NewCompilationCacheWithDir(sharedCacheDir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	cmd := exec.Command("go", "build", "-o", workerBinary, "github.com/wasm-sandboxer/wasm-sandboxer/cmd/wasm-sandboxer-worker")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -60,17 +70,12 @@ func newRuntimePool(t testing.TB, size int) *Runtime {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(state) })
-	cacheDir := filepath.Join(state, "compile-cache")
-	cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	compiler, err := runwazero.New(context.Background(), runwazero.WithCompilationCache(cache))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { compiler.Close(context.Background()) })
-	rt, err := New(Config{WorkerBinary: workerBinary, StateDir: state, CacheDir: cacheDir, Compiler: compiler,
+	rt, err := New(Config{WorkerBinary: workerBinary, StateDir: state, CacheDir: sharedCacheDir, Compiler: compiler,
 		CgroupParent: "wasm-sandboxer-test", PoolSize: size})
 	if err != nil {
 		t.Fatal(err)
