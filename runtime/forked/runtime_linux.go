@@ -53,10 +53,11 @@ type Runtime struct {
 	jobsDir  string // shared mount: job dirs of every worker
 	rootsDir string // mount points of the workers' roots
 
-	mu     sync.Mutex
-	idle   map[string][]*worker // by network namespace path ("" = a new empty one)
-	seq    uint64
-	closed bool
+	mu      sync.Mutex
+	idle    map[string][]*worker // by network namespace path ("" = a new empty one)
+	seq     uint64
+	closed  bool
+	refills sync.WaitGroup
 }
 
 var (
@@ -100,12 +101,15 @@ func New(cfg Config) (*Runtime, error) {
 	return r, nil
 }
 
-// Close ends the idle workers.
+// Close ends the idle workers, once the pool refills under way are done.
 func (r *Runtime) Close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.refills.Wait()
 	r.mu.Lock()
 	idle := r.idle
 	r.idle = map[string][]*worker{}
-	r.closed = true
 	r.mu.Unlock()
 	for _, ws := range idle {
 		for _, w := range ws {
@@ -151,9 +155,16 @@ func (r *Runtime) take(ctx context.Context, netns string) (*worker, error) {
 	if ws := r.idle[netns]; len(ws) > 0 {
 		w, r.idle[netns] = ws[0], ws[1:]
 	}
+	refill := r.cfg.PoolSize > 0 && !r.closed
+	if refill {
+		r.refills.Add(1)
+	}
 	r.mu.Unlock()
-	if r.cfg.PoolSize > 0 {
-		go r.refill(context.WithoutCancel(ctx), netns)
+	if refill {
+		go func() {
+			defer r.refills.Done()
+			r.refill(context.WithoutCancel(ctx), netns)
+		}()
 	}
 	if w != nil {
 		return w, nil
