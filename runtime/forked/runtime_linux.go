@@ -287,6 +287,9 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 	if m.Error != "" {
 		return nil, fmt.Errorf("worker for %s: %s: %w", spec.ID, m.Error, errdefs.ErrInvalidArgument)
 	}
+	// Placed once the worker has compiled, not before: the memory limit is
+	// the module's, and the runtime's setup (Go, wazero, the deserialised
+	// machine code) stays charged where it was (docs/RATIONALE.md).
 	cg, err := placeInCgroup(w.cmd.Process.Pid, spec.CgroupsPath, r.cfg.CgroupParent, spec.ID, spec.Resources)
 	if err != nil {
 		return nil, err
