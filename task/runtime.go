@@ -105,3 +105,10 @@ type Pauser interface {
 	Pause(ctx context.Context) error
 	Resume(ctx context.Context) error
 }
+
+// Stater is a Process with its own resource accounting (the forked
+// runtime's workers, from their cgroup). Stats returns what containerd's
+// runc shim returns: cgroup v1 or v2 Metrics.
+type Stater interface {
+	Stats(ctx context.Context) (any, error)
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/protobuf"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -399,9 +400,26 @@ func (s *Service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*em
 	return nil, notImplemented("update")
 }
 
-// Stats is not implemented yet.
+// Stats reports the task's resource use where the runtime accounts it per
+// task (the forked runtime's cgroup); goroutine mode: not yet.
 func (s *Service) Stats(ctx context.Context, r *taskapi.StatsRequest) (*taskapi.StatsResponse, error) {
-	return nil, notImplemented("stats")
+	_, p, err := s.procOf(r.ID, "")
+	if err != nil {
+		return nil, err
+	}
+	st, ok := p.p.(Stater)
+	if !ok {
+		return nil, notImplemented("stats of a goroutine-mode task")
+	}
+	m, err := st.Stats(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("task %q: stats: %w", r.ID, err)
+	}
+	data, err := typeurl.MarshalAnyToProto(m)
+	if err != nil {
+		return nil, err
+	}
+	return &taskapi.StatsResponse{Stats: data}, nil
 }
 
 // KillAll ends every task of the sandbox and waits for them to exit.

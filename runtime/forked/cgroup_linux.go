@@ -17,6 +17,18 @@ type cgroup interface {
 	Delete() error
 }
 
+// stats reads a worker's cgroup metrics: cgroup v1 or v2 Metrics, the
+// types containerd's runc shim reports.
+func stats(cg cgroup) (any, error) {
+	switch c := cg.(type) {
+	case cgroup1.Cgroup:
+		return c.Stat(cgroup1.IgnoreNotExist)
+	case *cgroup2.Manager:
+		return c.Stat()
+	}
+	return nil, fmt.Errorf("cgroup of type %T: %w", cg, errdefs.ErrNotImplemented)
+}
+
 // placeInCgroup creates the container's cgroup (cgroupfs-style
 // linux.cgroupsPath, or <defaultParent>/<id> when the spec has none), applies
 // its memory, cpu and pids limits and moves pid into it. cgroup v1 (what

@@ -63,6 +63,7 @@ type Runtime struct {
 var (
 	_ task.Runtime = (*Runtime)(nil)
 	_ task.Pauser  = (*process)(nil)
+	_ task.Stater  = (*process)(nil)
 )
 
 // New checks cfg, makes the job directory a shared mount (so the mounts
@@ -450,6 +451,14 @@ func (p *process) Pause(ctx context.Context) error {
 // Resume continues a paused worker.
 func (p *process) Resume(ctx context.Context) error {
 	return p.Kill(ctx, syscall.SIGCONT)
+}
+
+// Stats are the worker's cgroup metrics.
+func (p *process) Stats(ctx context.Context) (any, error) {
+	if p.cg == nil {
+		return nil, fmt.Errorf("worker of %s has no cgroup: %w", p.id, errdefs.ErrNotFound)
+	}
+	return stats(p.cg)
 }
 
 func (p *process) Done() <-chan struct{} { return p.done }

@@ -448,9 +448,16 @@ var cases = []testCase{
 			t.Fatalf("failed creates left %d tasks", f.svc.Len())
 		}
 	}},
-	{"pids and connect name a real process", func(t *testing.T, f *fixture) {
+	{"pids and connect name a real process; stats where accounted", func(t *testing.T, f *fixture) {
 		f.create(newBundle(t, []string{"/spin.wasm"}, nil), "p")
 		f.start("p")
+		if st, err := f.client.Stats(f.ctx, &taskapi.StatsRequest{ID: "p"}); err != nil {
+			if !errdefs.IsNotImplemented(errgrpc.ToNative(err)) {
+				t.Fatalf("stats: %v", err)
+			}
+		} else if st.Stats == nil || !strings.Contains(st.Stats.GetTypeUrl(), "Metrics") {
+			t.Fatalf("stats %v: want cgroup Metrics", st.Stats)
+		}
 		pids, err := f.client.Pids(f.ctx, &taskapi.PidsRequest{ID: "p"})
 		if err != nil || len(pids.Processes) != 1 || pids.Processes[0].Pid == 0 {
 			t.Fatalf("pids %v, %v", pids, err)
