@@ -32,6 +32,9 @@ type hello struct {
 	// AllowSockets lets the module's process create sockets (WASI preview
 	// 1 modules only use sockets they were given, so never by default).
 	AllowSockets bool `json:"allowSockets,omitempty"`
+	// TestHook asks a worker built with -tags workertesthook to play a
+	// compromised runtime right after confinement; other builds ignore it.
+	TestHook bool `json:"testHook,omitempty"`
 }
 
 // job is a module to run; its files are under /job in the worker.

@@ -58,6 +58,8 @@ type Runtime struct {
 	seq     uint64
 	closed  bool
 	refills sync.WaitGroup
+	// testHook is set by tests only: workers then run the confinement hook.
+	testHook bool
 }
 
 var (
@@ -235,7 +237,7 @@ func (r *Runtime) start(netns string) (_ *worker, retErr error) {
 			ours.Close()
 		}
 	}()
-	if err := json.NewEncoder(ours).Encode(hello{NewRoot: w.rootDir, JobDir: w.jobDir, CacheDir: r.cfg.CacheDir}); err != nil {
+	if err := json.NewEncoder(ours).Encode(hello{NewRoot: w.rootDir, JobDir: w.jobDir, CacheDir: r.cfg.CacheDir, TestHook: r.testHook}); err != nil {
 		return nil, fmt.Errorf("send hello: %w", err)
 	}
 	var m message

@@ -5,6 +5,7 @@ package forked
 import (
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -12,15 +13,55 @@ import (
 )
 
 // testHook, set in workers built with -tags workertesthook, runs right after
-// confinement.
-var testHook func() string
+// confinement. startHook runs at Start, in the container's cgroup, when the
+// job's environment has HookEnv: it plays a runtime gone rogue instead of
+// running the module.
+var (
+	testHook  func() string
+	startHook func(env []string) (int, bool)
+)
+
+// HookEnv selects startHook's act: "alloc" (allocate without end) or
+// "threads" (make OS threads without end).
+const HookEnv = "WASM_SANDBOXER_TEST_HOOK"
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
 
 // In a worker built with -tags workertesthook (tests only), testHook
 // plays a compromised runtime: right after the worker has confined itself
 // it tries what a hijacked JIT would, and reports each result.
-func init() { testHook = attempts }
+func init() {
+	testHook = attempts
+	startHook = rogue
+}
+
+func rogue(env []string) (int, bool) {
+	var act string
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, HookEnv+"="); ok {
+			act = v
+		}
+	}
+	switch act {
+	case "alloc": // until the cgroup's memory limit ends the process
+		var keep [][]byte
+		for {
+			b := make([]byte, 8<<20)
+			for i := range b {
+				b[i] = byte(i)
+			}
+			keep = append(keep, b)
+		}
+	case "threads": // until the cgroup's pids limit stops thread creation
+		for {
+			go func() {
+				runtime.LockOSThread()
+				select {}
+			}()
+		}
+	}
+	return 0, false
+}
 
 func attempts() string {
 	var out []string

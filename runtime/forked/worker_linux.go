@@ -64,7 +64,7 @@ func WorkerMain() int {
 		w.send(message{Error: fmt.Sprintf("confine: %v", err)})
 		return 1
 	}
-	if testHook != nil {
+	if testHook != nil && h.TestHook {
 		w.send(message{Error: "testhook: " + testHook()})
 		return 1
 	}
@@ -99,6 +99,11 @@ func WorkerMain() int {
 		}
 	}()
 	<-start
+	if startHook != nil {
+		if code, ok := startHook(m.Job.Config.Env); ok {
+			return code
+		}
+	}
 	e := sa.Run(context.Background())
 	ios.Close()
 	w.send(message{Exit: &exit{Code: e.Code, Reason: e.Reason}})
