@@ -5,6 +5,7 @@ package forked
 import (
 	"context"
 	"testing"
+	"time"
 
 	runwazero "github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task/tasktest"
@@ -22,8 +23,26 @@ func BenchmarkStartToExit(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer rt.Close(context.Background())
-		tasktest.StartToExit(b, rt)
+		tasktest.StartToExit(b, rt, nil)
 	})
-	b.Run("forked-pool", func(b *testing.B) { tasktest.StartToExit(b, newRuntimePool(b, 2)) })
-	b.Run("forked-no-pool", func(b *testing.B) { tasktest.StartToExit(b, newRuntimePool(b, 0)) })
+	b.Run("forked-pool", func(b *testing.B) {
+		rt := newRuntimePool(b, 2)
+		// A warm pool: each task starts when the pool is full again.
+		tasktest.StartToExit(b, rt, func() { rt.waitIdle(b, "", 2) })
+	})
+	b.Run("forked-no-pool", func(b *testing.B) { tasktest.StartToExit(b, newRuntimePool(b, 0), nil) })
+}
+
+// waitIdle waits until netns has n idle workers.
+func (r *Runtime) waitIdle(b *testing.B, netns string, n int) {
+	for range 2000 {
+		r.mu.Lock()
+		k := len(r.idle[netns])
+		r.mu.Unlock()
+		if k >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.Fatalf("pool of %q did not refill to %d", netns, n)
 }
