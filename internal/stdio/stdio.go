@@ -26,46 +26,6 @@ type Set struct {
 	closeOnce sync.Once
 }
 
-// Open opens the fifos. Writers are opened blocking: containerd (CRI, ctr)
-// opens the read side before it creates the task, so this returns at once;
-// ctx bounds the wait otherwise.
-func Open(ctx context.Context, stdin, stdout, stderr string) (_ *Set, retErr error) {
-	s := &Set{Stdin: eofReader{}, Stdout: io.Discard, Stderr: io.Discard}
-	defer func() {
-		if retErr != nil {
-			s.Close()
-		}
-	}()
-	if stdin != "" {
-		r, err := openStdin(stdin)
-		if err != nil {
-			return nil, fmt.Errorf("open stdin %q: %w: %w", stdin, err, errdefs.ErrInvalidArgument)
-		}
-		s.stdin = r
-		s.closers = append(s.closers, r)
-		s.Stdin = r
-	}
-	for _, o := range []struct {
-		path string
-		dst  *io.Writer
-		name string
-	}{{stdout, &s.Stdout, "stdout"}, {stderr, &s.Stderr, "stderr"}} {
-		if o.path == "" {
-			continue
-		}
-		if fi, err := os.Stat(o.path); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
-			return nil, fmt.Errorf("open %s %q: not a fifo: %w", o.name, o.path, errdefs.ErrInvalidArgument)
-		}
-		f, err := fifo.OpenFifo(ctx, o.path, syscall.O_WRONLY, 0)
-		if err != nil {
-			return nil, fmt.Errorf("open %s %q: %w: %w", o.name, o.path, err, errdefs.ErrInvalidArgument)
-		}
-		s.closers = append(s.closers, f)
-		*o.dst = f
-	}
-	return s, nil
-}
-
 // CloseStdin ends stdin: input still buffered in the fifo is read, then
 // reads return EOF.
 func (s *Set) CloseStdin() error {
@@ -92,10 +52,58 @@ type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
+// openWriter opens a fifo for writing, waiting at most timeout for a
+// reader. (A blocked open(2) cannot be interrupted: on timeout it is left
+// to finish or to die with the process.)
+func openWriter(path string, timeout time.Duration) (*os.File, error) {
+	type result struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		ch <- result{f, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.f, r.err
+	case <-time.After(timeout):
+		return nil, fmt.Errorf("no reader after %v", timeout)
+	}
+}
+
+// Open opens the fifos. Writers are opened blocking: containerd (CRI, ctr)
+// opens the read side before it creates the task, so this returns at once;
+// ctx bounds the wait otherwise.
+func Open(ctx context.Context, stdin, stdout, stderr string) (*Set, error) {
+	return open(stdin, stdout, stderr, func(path string) (io.WriteCloser, error) {
+		if fi, err := os.Stat(path); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+			return nil, errors.New("not a fifo")
+		}
+		return fifo.OpenFifo(ctx, path, syscall.O_WRONLY, 0)
+	})
+}
+
 // OpenDirect is Open for a process without /proc (a confined worker),
 // where containerd/fifo cannot reopen paths: output fifos are opened with
 // plain open(2), waiting up to timeout for their reader.
-func OpenDirect(stdin, stdout, stderr string, timeout time.Duration) (_ *Set, retErr error) {
+func OpenDirect(stdin, stdout, stderr string, timeout time.Duration) (*Set, error) {
+	return open(stdin, stdout, stderr, func(path string) (io.WriteCloser, error) {
+		f, err := openWriter(path, timeout)
+		if err != nil {
+			return nil, err
+		}
+		if err := requireFifo(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
+	})
+}
+
+// open opens stdin, and stdout and stderr with openOut.
+func open(stdin, stdout, stderr string, openOut func(string) (io.WriteCloser, error)) (_ *Set, retErr error) {
 	s := &Set{Stdin: eofReader{}, Stdout: io.Discard, Stderr: io.Discard}
 	defer func() {
 		if retErr != nil {
@@ -119,37 +127,12 @@ func OpenDirect(stdin, stdout, stderr string, timeout time.Duration) (_ *Set, re
 		if o.path == "" {
 			continue
 		}
-		f, err := openWriter(o.path, timeout)
+		w, err := openOut(o.path)
 		if err != nil {
 			return nil, fmt.Errorf("open %s %q: %w: %w", o.name, o.path, err, errdefs.ErrInvalidArgument)
 		}
-		if err := requireFifo(f); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("open %s %q: %w: %w", o.name, o.path, err, errdefs.ErrInvalidArgument)
-		}
-		s.closers = append(s.closers, f)
-		*o.dst = f
+		s.closers = append(s.closers, w)
+		*o.dst = w
 	}
 	return s, nil
-}
-
-// openWriter opens a fifo for writing, waiting at most timeout for a
-// reader. (A blocked open(2) cannot be interrupted: on timeout it is left
-// to finish or to die with the process.)
-func openWriter(path string, timeout time.Duration) (*os.File, error) {
-	type result struct {
-		f   *os.File
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
-		ch <- result{f, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.f, r.err
-	case <-time.After(timeout):
-		return nil, fmt.Errorf("no reader after %v", timeout)
-	}
 }
