@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -101,7 +103,42 @@ func New(cfg Config) (*Runtime, error) {
 	if err := unix.Mount("", r.jobsDir, "", unix.MS_SHARED, ""); err != nil {
 		return nil, fmt.Errorf("make %s shared: %w", r.jobsDir, err)
 	}
+	if err := r.sweep(); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// sweep removes what a previous daemon's workers left: their job dirs with
+// the bind mounts of rootfs, mounts and fifos (which would pin the
+// containers' overlay mounts), and their root mount points. Those workers
+// are gone: a worker ends when its daemon connection drops.
+func (r *Runtime) sweep() error {
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(r.jobsDir))
+	if err != nil {
+		return err
+	}
+	// Deepest first; the job dir's own (shared) mount stays.
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) > len(mounts[j].Mountpoint) })
+	for _, m := range mounts {
+		if strings.HasPrefix(m.Mountpoint, r.jobsDir+"/") {
+			if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+				return fmt.Errorf("unmount stale %s: %w", m.Mountpoint, err)
+			}
+		}
+	}
+	for _, d := range []string{r.jobsDir, r.rootsDir} {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if err := os.RemoveAll(filepath.Join(d, e.Name())); err != nil {
+				return fmt.Errorf("remove stale %s: %w", e.Name(), err)
+			}
+		}
+	}
+	return nil
 }
 
 // Close ends the idle workers, once the pool refills under way are done.

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/hack/wasm/tiny"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
@@ -204,5 +206,40 @@ func TestPauseStopsWorker(t *testing.T) {
 	<-p.Done()
 	if e := p.Exit(); e.Code != 137 {
 		t.Fatalf("killed while paused: exit %d, want 137", e.Code)
+	}
+}
+
+// TestSweepStaleJobs: what a killed daemon's workers left (a job dir with
+// a bind mount of a rootfs, a root mount point) is gone once a new daemon
+// starts its forked runtime.
+func TestSweepStaleJobs(t *testing.T) {
+	rt := newRuntimePool(t, 0)
+	stale := filepath.Join(rt.jobsDir, "1-1")
+	rootfs := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(stale, "rootfs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(rootfs, filepath.Join(stale, "rootfs"), "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(rt.rootsDir, "1-1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	again, err := New(rt.cfg) // the daemon restarted
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale job dir still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(rt.rootsDir, "1-1")); !os.IsNotExist(err) {
+		t.Fatalf("stale root dir still there: %v", err)
+	}
+	if m, _ := mountinfo.Mounted(filepath.Join(stale, "rootfs")); m {
+		t.Fatal("stale rootfs bind mount still mounted")
+	}
+	if m, _ := mountinfo.Mounted(rt.jobsDir); !m {
+		t.Fatal("the job dir's shared mount was removed")
 	}
 }
