@@ -408,6 +408,13 @@ func (c *Controller) Update(ctx context.Context, r *api.ControllerUpdateRequest)
 	return &api.ControllerUpdateResponse{}, nil
 }
 
+// StopWaits answers the pending (and later) Controller Waits with
+// Unavailable: containerd's proxy retries them against the restarted
+// daemon. The task endpoints stay up until the process exits.
+func (c *Controller) StopWaits() {
+	c.closeOnce.Do(func() { close(c.closing) })
+}
+
 // Close answers pending Waits with Unavailable and stops serving every task
 // endpoint. Running modules end with the daemon; persisted state stays so a
 // restarted daemon answers for them.

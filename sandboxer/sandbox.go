@@ -83,6 +83,10 @@ func (sb *sandbox) closeServerLocked(ctx context.Context) {
 	if sb.server == nil {
 		return
 	}
+	// Let requests under way (a Wait being answered) finish, briefly.
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	sb.server.Shutdown(sctx) //nolint:errcheck // Close below ends what is left
+	cancel()
 	if err := sb.server.Close(); err != nil {
 		log.G(ctx).WithError(err).WithField("sandbox", sb.state.ID).Warn("close task server")
 	}

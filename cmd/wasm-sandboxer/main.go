@@ -118,7 +118,6 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	defer ctrl.Close(context.Background())
 
 	ln, err := listen(o.listen)
 	if err != nil {
@@ -136,8 +135,14 @@ func run(o options) error {
 	case <-ctx.Done():
 	}
 	log.G(ctx).Info("shutting down")
-	// Answer the blocking Waits first, so the graceful stop is quick.
-	ctrl.Close(context.Background())
+	// End the goroutine-mode modules first (137, "wasm-sandboxer stopped"):
+	// containerd's pending task Waits are answered over live connections,
+	// which stay up until the process exits (closing them first raced those
+	// answers). Then answer the blocking Controller Waits, so the gRPC
+	// graceful stop is quick.
+	rt.Close(context.Background())
+	time.Sleep(100 * time.Millisecond) // let the task answers reach containerd
+	ctrl.StopWaits()
 	done := make(chan struct{})
 	go func() { srv.GracefulStop(); close(done) }()
 	select {

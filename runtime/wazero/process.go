@@ -97,11 +97,13 @@ func (p *process) Start(ctx context.Context) error {
 	default:
 	}
 	p.started = true
+	p.rt.running.Add(1)
 	go p.run()
 	return nil
 }
 
 func (p *process) run() {
+	defer p.rt.running.Done()
 	code, reason := p.instantiate()
 	p.finish(code, reason)
 }

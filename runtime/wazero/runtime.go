@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -40,6 +42,8 @@ type Runtime struct {
 	// closing is set once Close starts: the modules it ends report
 	// ExitDaemonStopped, never a normal exit.
 	closing atomic.Bool
+	// running counts the modules still running, so Close can wait for them.
+	running sync.WaitGroup
 }
 
 // ExitDaemonStopped is the exit status of a module ended because the daemon
@@ -102,11 +106,20 @@ func NewEngine(ctx context.Context, cache wazero.CompilationCache) (wazero.Runti
 	return rt, nil
 }
 
-// Close ends every running module (exit ExitDaemonStopped) and frees every
-// compiled module and the wazero runtime.
+// Close ends every running module (exit ExitDaemonStopped), waits (at
+// most a few seconds) until they have ended, and frees every compiled module
+// and the wazero runtime. Waiting matters at a daemon stop: containerd's
+// pending task Waits are answered before the task endpoints close.
 func (r *Runtime) Close(ctx context.Context) error {
 	r.closing.Store(true)
-	return r.rt.CloseWithExitCode(ctx, ExitDaemonStopped)
+	err := r.rt.CloseWithExitCode(ctx, ExitDaemonStopped)
+	done := make(chan struct{})
+	go func() { r.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+	}
+	return err
 }
 
 // CacheStats reports compiled-module cache hits and misses.
