@@ -7,8 +7,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -163,14 +163,10 @@ func podAnnotations(r *api.ControllerCreateRequest) map[string]string {
 	if r.Options != nil {
 		var cfg cri.PodSandboxConfig
 		if r.Options.MessageIs(&cfg) && r.Options.UnmarshalTo(&cfg) == nil {
-			for k, v := range cfg.Annotations {
-				out[k] = v
-			}
+			maps.Copy(out, cfg.Annotations)
 		}
 	}
-	for k, v := range r.Annotations {
-		out[k] = v
-	}
+	maps.Copy(out, r.Annotations)
 	return out
 }
 
@@ -418,19 +414,17 @@ func (c *Controller) StopWaits() {
 // Close answers pending Waits with Unavailable and stops serving every task
 // endpoint. Running modules end with the daemon; persisted state stays so a
 // restarted daemon answers for them.
-func (c *Controller) Close(ctx context.Context) error {
-	c.closeOnce.Do(func() { close(c.closing) })
+func (c *Controller) Close(ctx context.Context) {
+	c.StopWaits()
 	c.mu.Lock()
 	sbs := make([]*sandbox, 0, len(c.sandboxes))
 	for _, sb := range c.sandboxes {
 		sbs = append(sbs, sb)
 	}
 	c.mu.Unlock()
-	var errs []error
 	for _, sb := range sbs {
 		sb.mu.Lock()
 		sb.closeServerLocked(ctx)
 		sb.mu.Unlock()
 	}
-	return errors.Join(errs...)
 }

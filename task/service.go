@@ -87,12 +87,11 @@ func NewService(sandboxID string, rt Runtime, pub Publisher, opts ...ServiceOpti
 
 // container is one task: its init process and the rootfs it mounted.
 type container struct {
-	id        string
-	namespace string
-	bundle    string
-	rootfs    string
-	mounted   bool
-	init      *proc
+	id      string
+	bundle  string
+	rootfs  string
+	mounted bool
+	init    *proc
 }
 
 func (s *Service) get(id string) (*container, error) {
@@ -154,7 +153,7 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, fmt.Errorf("task %q: %w", r.ID, err)
 	}
-	c := &container{id: r.ID, namespace: ns, bundle: r.Bundle}
+	c := &container{id: r.ID, bundle: r.Bundle}
 	if err := c.mountRootfs(r.Rootfs, spec); err != nil {
 		return nil, fmt.Errorf("task %q: %w", r.ID, err)
 	}
@@ -174,7 +173,7 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 		ID: r.ID, Rootfs: c.rootfs, Config: cfg,
 		Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr,
 		Image: s.images, NetNS: s.netns,
-		CgroupsPath: cgroupsPath(spec), Resources: resources(spec),
+		CgroupsPath: linuxOf(spec).CgroupsPath, Resources: linuxOf(spec).Resources,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("task %q: %w", r.ID, err)
@@ -542,18 +541,12 @@ func (c *container) release(ctx context.Context) {
 	c.unmountRootfs(ctx)
 }
 
-func cgroupsPath(spec *specs.Spec) string {
+// linuxOf is the spec's linux section, empty when it has none.
+func linuxOf(spec *specs.Spec) *specs.Linux {
 	if spec.Linux == nil {
-		return ""
+		return &specs.Linux{}
 	}
-	return spec.Linux.CgroupsPath
-}
-
-func resources(spec *specs.Spec) *specs.LinuxResources {
-	if spec.Linux == nil {
-		return nil
-	}
-	return spec.Linux.Resources
+	return spec.Linux
 }
 
 func statDir(p string) (bool, error) {

@@ -168,11 +168,7 @@ func shutdownOwnSandbox(ctx context.Context, id string) {
 		return
 	}
 	defer conn.Close()
-	if ns, ok := namespaces.Namespace(ctx); !ok || ns == "" {
-		if n := os.Getenv("NAMESPACE"); n != "" {
-			ctx = namespaces.WithNamespace(ctx, n)
-		}
-	}
+	// shim.RunShim put the -namespace flag's value in ctx.
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	st, err := client.Status(ctx, &api.ControllerStatusRequest{SandboxID: id, Verbose: true})

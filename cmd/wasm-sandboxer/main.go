@@ -148,8 +148,7 @@ func run(o options) error {
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		// Wait RPCs block until a sandbox stops: do not wait for them.
-		srv.Stop()
+		srv.Stop() // a request that does not finish must not hold the stop
 	}
 	os.Remove(o.listen)
 	return nil

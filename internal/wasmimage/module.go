@@ -1,7 +1,6 @@
 package wasmimage
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -73,14 +72,4 @@ func readBlob(ctx context.Context, s Store, desc ocispec.Descriptor, limit int64
 		return nil, fmt.Errorf("blob %s: content has digest %s: %w", desc.Digest, got, errdefs.ErrDataLoss)
 	}
 	return b, nil
-}
-
-// componentPreamble starts every WebAssembly component binary: the "\0asm"
-// magic, version 0x0d and layer 1. Core modules have version 1, layer 0.
-const componentPreamble = "\x00asm\x0d\x00\x01\x00"
-
-// IsComponent reports whether b is a WebAssembly component binary rather
-// than a core module.
-func IsComponent(b []byte) bool {
-	return bytes.HasPrefix(b, []byte(componentPreamble))
 }

@@ -418,26 +418,6 @@ func TestRead(t *testing.T) {
 	wantErr(t, err, errdefs.ErrInvalidArgument, "zero")
 }
 
-func TestIsComponent(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		b    []byte
-		want bool
-	}{
-		{"core module", []byte("\x00asm\x01\x00\x00\x00"), false},
-		{"core module with sections", module("abc"), false},
-		{"component", []byte("\x00asm\x0d\x00\x01\x00"), true},
-		{"component with sections", []byte("\x00asm\x0d\x00\x01\x00\x00\x04\x03abc"), true},
-		{"truncated component", []byte("\x00asm\x0d\x00\x01"), false},
-		{"no magic", []byte("\x7fELF\x0d\x00\x01\x00"), false},
-		{"empty", nil, false},
-	} {
-		if got := wasmimage.IsComponent(tc.b); got != tc.want {
-			t.Errorf("%s: IsComponent(%x) = %v, want %v", tc.name, tc.b, got, tc.want)
-		}
-	}
-}
-
 func TestMediaTypesMatchOCIArchive(t *testing.T) {
 	if wasmimage.MediaTypeWasmLayer != ociarchive.MediaTypeWasmLayer || wasmimage.MediaTypeWasmConfig != ociarchive.MediaTypeWasmConfig {
 		t.Fatal("wasmimage and ociarchive disagree on the Wasm media types")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -172,16 +173,22 @@ func (r *Runtime) ReleaseNetNS(netns string) {
 
 // worker is a started worker process and its control socket.
 type worker struct {
-	cmd     *execCmd
+	cmd     *exec.Cmd
 	ctrl    *os.File
 	dec     *json.Decoder
 	jobDir  string
 	rootDir string
 }
 
+// discard ends a worker that has no job, or whose job failed to start.
 func (w *worker) discard() {
 	w.cmd.Process.Kill()
 	w.cmd.Wait()
+	w.cleanup()
+}
+
+// cleanup removes what a worker that has exited leaves.
+func (w *worker) cleanup() {
 	w.ctrl.Close()
 	os.RemoveAll(w.jobDir)
 	os.RemoveAll(w.rootDir)
@@ -543,11 +550,9 @@ func (p *process) release() {
 		p.cg.Delete()
 	}
 	select {
-	case <-p.done:
-		p.w.ctrl.Close()
-		os.RemoveAll(p.w.jobDir)
-		os.RemoveAll(p.w.rootDir)
-	default:
+	case <-p.done: // watched and exited
+		p.w.cleanup()
+	default: // Prepare failed before the worker was watched
 		p.w.discard()
 	}
 }

@@ -10,9 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// execCmd is the started worker process.
-type execCmd = exec.Cmd
-
 // startWorker starts the worker binary with ctrl as fd 3, in new user,
 // mount, pid, ipc and uts namespaces, and in netns (or a new, empty network
 // namespace when netns is empty).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,13 +37,15 @@ func moduleConfig(cfg wasispec.Config, root *confinedfs.FS, mounts []*confinedfs
 		WithFSConfig(fsCfg).
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithRandSource(rand.Reader)
+	hasPWD := false
 	for _, e := range cfg.Env {
-		k, v, _ := cutEnv(e)
+		k, v, _ := strings.Cut(e, "=")
 		mc = mc.WithEnv(k, v)
+		hasPWD = hasPWD || k == "PWD"
 	}
 	// wazero has no cwd setting: WASI libcs (wasi-libc, Go's wasip1) take
 	// the initial directory from PWD.
-	if !hasEnv(cfg.Env, "PWD") {
+	if !hasPWD {
 		mc = mc.WithEnv("PWD", cfg.Cwd)
 	}
 	return mc
@@ -205,22 +208,4 @@ func (p *process) Close() error {
 		err = errors.Join(errs...)
 	})
 	return err
-}
-
-func cutEnv(e string) (string, string, bool) {
-	for i := 0; i < len(e); i++ {
-		if e[i] == '=' {
-			return e[:i], e[i+1:], true
-		}
-	}
-	return e, "", false
-}
-
-func hasEnv(env []string, key string) bool {
-	for _, e := range env {
-		if k, _, _ := cutEnv(e); k == key {
-			return true
-		}
-	}
-	return false
 }

@@ -158,7 +158,7 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 	if err := checkMemory(compiled, cfg.MemoryLimitPages()); err != nil {
 		return nil, fmt.Errorf("module %s: %w", name, err)
 	}
-	mounts, err := preopens(root, cfg)
+	mounts, err := preopens(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +280,7 @@ func checkMemory(m wazero.CompiledModule, limitPages uint32) error {
 }
 
 // preopens opens every directory bind mount, confined like the rootfs.
-func preopens(root *confinedfs.FS, cfg wasispec.Config) ([]*confinedfs.FS, error) {
+func preopens(cfg wasispec.Config) ([]*confinedfs.FS, error) {
 	var out []*confinedfs.FS
 	for _, p := range cfg.Preopens {
 		var opts []confinedfs.Option
