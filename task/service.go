@@ -355,27 +355,23 @@ func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*em
 
 // Pause freezes the task (forked runtime; NotImplemented in goroutine mode).
 func (s *Service) Pause(ctx context.Context, r *taskapi.PauseRequest) (*emptypb.Empty, error) {
-	_, p, err := s.procOf(r.ID, "")
-	if err != nil {
-		return nil, err
-	}
-	if err := p.setPaused(ctx, true); err != nil {
-		return nil, fmt.Errorf("task %q: pause: %w", r.ID, err)
-	}
-	s.pub.Publish(ctx, &eventstypes.TaskPaused{ContainerID: r.ID})
-	return &emptypb.Empty{}, nil
+	return s.setPaused(ctx, r.ID, true, &eventstypes.TaskPaused{ContainerID: r.ID})
 }
 
 // Resume thaws a paused task.
 func (s *Service) Resume(ctx context.Context, r *taskapi.ResumeRequest) (*emptypb.Empty, error) {
-	_, p, err := s.procOf(r.ID, "")
+	return s.setPaused(ctx, r.ID, false, &eventstypes.TaskResumed{ContainerID: r.ID})
+}
+
+func (s *Service) setPaused(ctx context.Context, id string, pause bool, event any) (*emptypb.Empty, error) {
+	_, p, err := s.procOf(id, "")
 	if err != nil {
 		return nil, err
 	}
-	if err := p.setPaused(ctx, false); err != nil {
-		return nil, fmt.Errorf("task %q: resume: %w", r.ID, err)
+	if err := p.setPaused(ctx, pause); err != nil {
+		return nil, fmt.Errorf("task %q: %w", id, err)
 	}
-	s.pub.Publish(ctx, &eventstypes.TaskResumed{ContainerID: r.ID})
+	s.pub.Publish(ctx, event)
 	return &emptypb.Empty{}, nil
 }
 

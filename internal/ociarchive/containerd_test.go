@@ -18,18 +18,13 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	imagearchive "github.com/containerd/containerd/v2/core/images/archive"
 	"github.com/containerd/containerd/v2/core/metadata"
-	tarchive "github.com/containerd/containerd/v2/core/transfer/archive"
-	"github.com/containerd/containerd/v2/core/transfer/image"
-	"github.com/containerd/containerd/v2/core/transfer/local"
 	"github.com/containerd/containerd/v2/pkg/archive"
 	"github.com/containerd/containerd/v2/pkg/archive/compression"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
-	contentlocal "github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/containerd/log"
 	"github.com/containerd/platforms"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	bolt "go.etcd.io/bbolt"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/ctrdtest"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/ociarchive"
 )
 
@@ -46,37 +41,14 @@ type store struct {
 
 func newStore(t *testing.T) (context.Context, store) {
 	t.Helper()
-	dir := t.TempDir()
-	cs, err := contentlocal.NewStore(filepath.Join(dir, "content"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bdb, err := bolt.Open(filepath.Join(dir, "meta.db"), 0o644, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bdb.Close() })
-	db := metadata.NewDB(bdb, cs, nil)
-	ctx := namespaces.WithNamespace(context.Background(), "k8s.io")
-	if err := db.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
+	ctx, db := ctrdtest.NewDB(t)
 	return ctx, store{db.ContentStore(), metadata.NewImageStore(db)}
 }
 
 // ctrImport does what `ctr images import [--base-name B] [--all-platforms]
 // FILE` asks the daemon to do (without unpacking into a snapshotter).
 func ctrImport(ctx context.Context, s store, archiveBytes []byte, baseName string, allPlatforms bool) error {
-	prefix, overwrite := baseName, false
-	if prefix == "" {
-		prefix, overwrite = "import-2006-01-02", true
-	}
-	opts := []image.StoreOpt{image.WithNamedPrefix(prefix, overwrite)}
-	if !allPlatforms {
-		opts = append(opts, image.WithPlatforms(platforms.DefaultSpec()))
-	}
-	ts := local.NewTransferService(s.cs, s.images, local.TransferConfig{})
-	return ts.Transfer(ctx, tarchive.NewImageImportStream(bytes.NewReader(archiveBytes), ""), image.NewStore("", opts...))
+	return ctrdtest.Import(ctx, s.cs, s.images, archiveBytes, baseName, allPlatforms)
 }
 
 func imageNames(ctx context.Context, t *testing.T, s store) map[string]images.Image {

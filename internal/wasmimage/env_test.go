@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -21,19 +20,13 @@ import (
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/metadata"
-	tarchive "github.com/containerd/containerd/v2/core/transfer/archive"
-	"github.com/containerd/containerd/v2/core/transfer/image"
-	"github.com/containerd/containerd/v2/core/transfer/local"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
-	contentlocal "github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/containerd/log"
-	"github.com/containerd/platforms"
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/ctrdtest"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/ociarchive"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasmimage"
 )
@@ -62,21 +55,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dir := t.TempDir()
-	cs, err := contentlocal.NewStore(filepath.Join(dir, "content"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bdb, err := bolt.Open(filepath.Join(dir, "meta.db"), 0o644, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bdb.Close() })
-	db := metadata.NewDB(bdb, cs, nil)
-	ctx := namespaces.WithNamespace(context.Background(), "k8s.io")
-	if err := db.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
+	ctx, db := ctrdtest.NewDB(t)
 	e := &env{
 		ctx:        ctx,
 		content:    db.ContentStore(),
@@ -99,9 +78,7 @@ func newEnv(t *testing.T) *env {
 // (host platform filter, no unpack) and returns the names stored.
 func (e *env) importArchive(t *testing.T, archive []byte) {
 	t.Helper()
-	ts := local.NewTransferService(e.content, e.images, local.TransferConfig{})
-	dst := image.NewStore("", image.WithNamedPrefix("import-2006-01-02", true), image.WithPlatforms(platforms.DefaultSpec()))
-	if err := ts.Transfer(e.ctx, tarchive.NewImageImportStream(bytes.NewReader(archive), ""), dst); err != nil {
+	if err := ctrdtest.Import(e.ctx, e.content, e.images, archive, "", false); err != nil {
 		t.Fatalf("import: %v", err)
 	}
 }

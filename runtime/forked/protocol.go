@@ -18,6 +18,9 @@
 package forked
 
 import (
+	"path/filepath"
+	"strconv"
+
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
 )
 
@@ -70,3 +73,9 @@ const (
 	mountsDir  = "m"           // in the job dir: m/0, m/1… are the preopens
 	moduleFile = "module.wasm" // in the job dir
 )
+
+// preopenDir is where preopen i of a job is, under a job dir (the daemon's
+// path of it, or the worker's /job).
+func preopenDir(dir string, i int) string {
+	return filepath.Join(dir, mountsDir, strconv.Itoa(i))
+}

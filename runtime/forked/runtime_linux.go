@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -375,7 +374,7 @@ func (p *process) stage(spec task.ProcessSpec, bin []byte) (*job, error) {
 		return nil, fmt.Errorf("rootfs: %w", err)
 	}
 	for i, o := range spec.Config.Preopens {
-		if err := p.bindDir(o.HostPath, filepath.Join(dir, mountsDir, strconv.Itoa(i)), o.ReadOnly); err != nil {
+		if err := p.bindDir(o.HostPath, preopenDir(dir, i), o.ReadOnly); err != nil {
 			return nil, fmt.Errorf("mount %s: %w", o.GuestPath, err)
 		}
 	}

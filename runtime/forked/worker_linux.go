@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -15,8 +14,8 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/confine"
-	"github.com/wasm-sandboxer/wasm-sandboxer/internal/confinedfs"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stdio"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
 	runwazero "github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
 )
 
@@ -133,25 +132,10 @@ func setup(j *job, haveCache bool) (*runwazero.Standalone, *stdio.Set, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("read module: %w", err)
 	}
-	var rootOpts []confinedfs.Option
-	if j.Config.RootReadOnly {
-		rootOpts = append(rootOpts, confinedfs.ReadOnly())
-	}
-	root, err := confinedfs.New(filepath.Join(jobDir, rootfsDir), rootOpts...)
+	root, mounts, err := runwazero.OpenFS(filepath.Join(jobDir, rootfsDir), j.Config,
+		func(i int, _ wasispec.Preopen) string { return preopenDir(jobDir, i) })
 	if err != nil {
 		return nil, nil, err
-	}
-	var mounts []*confinedfs.FS
-	for i, p := range j.Config.Preopens {
-		var opts []confinedfs.Option
-		if p.ReadOnly {
-			opts = append(opts, confinedfs.ReadOnly())
-		}
-		m, err := confinedfs.New(filepath.Join(jobDir, mountsDir, strconv.Itoa(i)), opts...)
-		if err != nil {
-			return nil, nil, fmt.Errorf("mount %s: %w", p.GuestPath, err)
-		}
-		mounts = append(mounts, m)
 	}
 	if haveCache {
 		if c, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {

@@ -129,44 +129,26 @@ func (r *Runtime) CacheStats() (hits, misses uint64) { return r.cache.stats() }
 // digest) and opens the task's stdio.
 func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Process, retErr error) {
 	cfg := spec.Config
-	var fsOpts []confinedfs.Option
-	if cfg.RootReadOnly {
-		fsOpts = append(fsOpts, confinedfs.ReadOnly())
-	}
-	root, err := confinedfs.New(spec.Rootfs, fsOpts...)
+	root, mounts, err := OpenFS(spec.Rootfs, cfg, func(_ int, p wasispec.Preopen) string { return p.HostPath })
 	if err != nil {
-		return nil, fmt.Errorf("rootfs %q: %w", spec.Rootfs, err)
+		return nil, err
 	}
 	defer func() {
 		if retErr != nil {
-			root.Close()
+			closeAll(root, mounts)
 		}
 	}()
 	digest, name, load, err := findModule(ctx, root, spec)
 	if err != nil {
 		return nil, err
 	}
-	compiled, err := r.cache.get(ctx, digest, load)
-	if err != nil {
-		return nil, fmt.Errorf("module %s (%s): %w", name, digest, err)
-	}
-	defer func() {
-		if retErr != nil {
-			r.cache.release(digest)
-		}
-	}()
-	if err := checkMemory(compiled, cfg.MemoryLimitPages()); err != nil {
-		return nil, fmt.Errorf("module %s: %w", name, err)
-	}
-	mounts, err := preopens(cfg)
+	compiled, err := r.acquire(ctx, digest, name, load, cfg.MemoryLimitPages())
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if retErr != nil {
-			for _, m := range mounts {
-				m.Close()
-			}
+			r.cache.release(digest)
 		}
 	}()
 	ios, err := stdio.Open(ctx, spec.Stdin, spec.Stdout, spec.Stderr)
@@ -175,6 +157,54 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 	}
 	log.G(ctx).WithFields(log.Fields{"id": spec.ID, "module": name, "digest": digest}).Debug("module prepared")
 	return newProcess(r, spec.ID, digest, compiled, moduleConfig(cfg, root, mounts, ios), root, mounts, ios, cfg.MemoryLimit), nil
+}
+
+// acquire returns the compiled module for digest, compiling it on a miss,
+// checked against the memory limit. The caller releases it.
+func (r *Runtime) acquire(ctx context.Context, digest, name string, load func() ([]byte, error), limitPages uint32) (wazero.CompiledModule, error) {
+	compiled, err := r.cache.get(ctx, digest, load)
+	if err != nil {
+		return nil, fmt.Errorf("module %s (%s): %w", name, digest, err)
+	}
+	if err := checkMemory(compiled, limitPages); err != nil {
+		r.cache.release(digest)
+		return nil, fmt.Errorf("module %s: %w", name, err)
+	}
+	return compiled, nil
+}
+
+// OpenFS opens what a module sees: rootfs as "/", and each of cfg's
+// preopens from dir (its host path in the daemon, its path under /job in a
+// forked worker); all confined, read-only where cfg says.
+func OpenFS(rootfs string, cfg wasispec.Config, dir func(i int, p wasispec.Preopen) string) (*confinedfs.FS, []*confinedfs.FS, error) {
+	root, err := openConfined(rootfs, cfg.RootReadOnly)
+	if err != nil {
+		return nil, nil, fmt.Errorf("rootfs %q: %w", rootfs, err)
+	}
+	var mounts []*confinedfs.FS
+	for i, p := range cfg.Preopens {
+		m, err := openConfined(dir(i, p), p.ReadOnly)
+		if err != nil {
+			closeAll(root, mounts)
+			return nil, nil, fmt.Errorf("mount %s: %w", p.GuestPath, err)
+		}
+		mounts = append(mounts, m)
+	}
+	return root, mounts, nil
+}
+
+func openConfined(path string, readOnly bool) (*confinedfs.FS, error) {
+	if readOnly {
+		return confinedfs.New(path, confinedfs.ReadOnly())
+	}
+	return confinedfs.New(path)
+}
+
+func closeAll(root *confinedfs.FS, mounts []*confinedfs.FS) {
+	root.Close()
+	for _, m := range mounts {
+		m.Close()
+	}
 }
 
 // ResolveModule resolves args[0] like Prepare does (rootfs, then image
@@ -193,14 +223,10 @@ func ResolveModule(ctx context.Context, root *confinedfs.FS, spec task.ProcessSp
 // this runtime shares, e.g. on disk) and checks it against the memory
 // limit, with the same errors Prepare gives.
 func (r *Runtime) Compile(ctx context.Context, digest, name string, bin []byte, limitPages uint32) error {
-	compiled, err := r.cache.get(ctx, digest, func() ([]byte, error) { return bin, nil })
-	if err != nil {
-		return fmt.Errorf("module %s (%s): %w", name, digest, err)
+	if _, err := r.acquire(ctx, digest, name, func() ([]byte, error) { return bin, nil }, limitPages); err != nil {
+		return err
 	}
-	defer r.cache.release(digest)
-	if err := checkMemory(compiled, limitPages); err != nil {
-		return fmt.Errorf("module %s: %w", name, err)
-	}
+	r.cache.release(digest)
 	return nil
 }
 
@@ -277,24 +303,4 @@ func checkMemory(m wazero.CompiledModule, limitPages uint32) error {
 		}
 	}
 	return nil
-}
-
-// preopens opens every directory bind mount, confined like the rootfs.
-func preopens(cfg wasispec.Config) ([]*confinedfs.FS, error) {
-	var out []*confinedfs.FS
-	for _, p := range cfg.Preopens {
-		var opts []confinedfs.Option
-		if p.ReadOnly {
-			opts = append(opts, confinedfs.ReadOnly())
-		}
-		fs, err := confinedfs.New(p.HostPath, opts...)
-		if err != nil {
-			for _, o := range out {
-				o.Close()
-			}
-			return nil, fmt.Errorf("mount %s: %w", p.GuestPath, err)
-		}
-		out = append(out, fs)
-	}
-	return out, nil
 }
