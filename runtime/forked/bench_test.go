@@ -34,7 +34,7 @@ func BenchmarkStartToExit(b *testing.B) {
 }
 
 // waitIdle waits until netns has n idle workers.
-func (r *Runtime) waitIdle(b *testing.B, netns string, n int) {
+func (r *Runtime) waitIdle(b testing.TB, netns string, n int) {
 	for range 2000 {
 		r.mu.Lock()
 		k := len(r.idle[netns])

@@ -44,9 +44,12 @@ type hello struct {
 type job struct {
 	ID     string          `json:"id"`
 	Config wasispec.Config `json:"config"`
-	Stdin  bool            `json:"stdin,omitempty"` // /job/stdin is the stdin fifo
-	Stdout bool            `json:"stdout,omitempty"`
-	Stderr bool            `json:"stderr,omitempty"`
+	// RootfsModule is the module's path in the rootfs; empty when the
+	// module came from an image layer and is /job/module.wasm instead.
+	RootfsModule string `json:"rootfsModule,omitempty"`
+	Stdin        bool   `json:"stdin,omitempty"` // /job/stdin is the stdin fifo
+	Stdout       bool   `json:"stdout,omitempty"`
+	Stderr       bool   `json:"stderr,omitempty"`
 }
 
 // message is every later message, in either direction.
@@ -54,6 +57,7 @@ type message struct {
 	Idle       bool   `json:"idle,omitempty"`       // worker: confined, waiting for a job
 	Job        *job   `json:"job,omitempty"`        // daemon: run this
 	Ready      bool   `json:"ready,omitempty"`      // worker: compiled, waiting for start
+	Compiled   bool   `json:"compiled,omitempty"`   // worker: with Ready, the shared cache missed
 	Error      string `json:"error,omitempty"`      // worker: setup failed
 	Start      bool   `json:"start,omitempty"`      // daemon: run the module
 	CloseStdin bool   `json:"closeStdin,omitempty"` // daemon: no more input

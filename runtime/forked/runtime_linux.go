@@ -301,12 +301,12 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 	if err != nil {
 		return nil, fmt.Errorf("rootfs %q: %w", spec.Rootfs, err)
 	}
-	digest, name, bin, err := runwazero.ResolveModule(ctx, root, spec)
+	mod, err := runwazero.ResolveModule(ctx, root, spec)
 	root.Close()
 	if err != nil {
 		return nil, err
 	}
-	if err := r.cfg.Compiler.Compile(ctx, digest, name, bin, spec.Config.MemoryLimitPages()); err != nil {
+	if err := r.cfg.Compiler.Compile(ctx, mod.Digest, mod.Name, mod.Bin, spec.Config.MemoryLimitPages()); err != nil {
 		return nil, err
 	}
 	w, err := r.take(ctx, spec.NetNS)
@@ -319,7 +319,7 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 			p.release()
 		}
 	}()
-	j, err := p.stage(spec, bin)
+	j, err := p.stage(spec, mod)
 	if err != nil {
 		return nil, fmt.Errorf("stage job %s: %w", spec.ID, err)
 	}
@@ -333,6 +333,11 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 	if m.Error != "" {
 		return nil, fmt.Errorf("worker for %s: %s: %w", spec.ID, m.Error, errdefs.ErrInvalidArgument)
 	}
+	if m.Compiled {
+		// Slow start: the worker found no machine code in the shared cache
+		// (evicted, or daemon and worker built differently).
+		log.G(ctx).WithFields(log.Fields{"id": spec.ID, "module": mod.Name}).Warn("worker compiled the module itself: compiled-code cache miss")
+	}
 	// Placed once the worker has compiled, not before: the memory limit is
 	// the module's, and the runtime's setup (Go, wazero, the deserialised
 	// machine code) stays charged where it was (docs/RATIONALE.md).
@@ -342,7 +347,7 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 	}
 	p.cg = cg
 	go p.watch()
-	log.G(ctx).WithFields(log.Fields{"id": spec.ID, "pid": w.cmd.Process.Pid, "module": name}).Debug("worker ready")
+	log.G(ctx).WithFields(log.Fields{"id": spec.ID, "pid": w.cmd.Process.Pid, "module": mod.Name}).Debug("worker ready")
 	return p, nil
 }
 
@@ -365,10 +370,14 @@ type process struct {
 // stage puts the job's files in the worker's job dir: the module, and bind
 // mounts of the rootfs, the preopens and the stdio fifos, which propagate
 // into the worker's /job.
-func (p *process) stage(spec task.ProcessSpec, bin []byte) (*job, error) {
+func (p *process) stage(spec task.ProcessSpec, mod runwazero.Module) (*job, error) {
 	dir := p.w.jobDir
-	if err := os.WriteFile(filepath.Join(dir, moduleFile), bin, 0o400); err != nil {
-		return nil, err
+	// A module from the rootfs is read there by the worker; only one from
+	// an image layer is copied in.
+	if mod.RootfsPath == "" {
+		if err := os.WriteFile(filepath.Join(dir, moduleFile), mod.Bin, 0o400); err != nil {
+			return nil, err
+		}
 	}
 	if err := p.bindDir(spec.Rootfs, filepath.Join(dir, rootfsDir), spec.Config.RootReadOnly); err != nil {
 		return nil, fmt.Errorf("rootfs: %w", err)
@@ -378,7 +387,7 @@ func (p *process) stage(spec task.ProcessSpec, bin []byte) (*job, error) {
 			return nil, fmt.Errorf("mount %s: %w", o.GuestPath, err)
 		}
 	}
-	j := &job{ID: spec.ID, Config: spec.Config}
+	j := &job{ID: spec.ID, Config: spec.Config, RootfsModule: mod.RootfsPath}
 	for _, f := range []struct {
 		path string
 		name string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/confine"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/confinedfs"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stdio"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
 	runwazero "github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
@@ -73,12 +75,12 @@ func WorkerMain() int {
 	if err := w.dec.Decode(&m); err != nil || m.Job == nil {
 		return 1 // the daemon let an idle worker go
 	}
-	sa, ios, err := setup(m.Job, h.CacheDir != "")
+	sa, compiled, ios, err := setup(m.Job, h.CacheDir != "")
 	if err != nil {
 		w.send(message{Error: err.Error()})
 		return 1
 	}
-	w.send(message{Ready: true})
+	w.send(message{Ready: true, Compiled: compiled})
 	start := make(chan struct{})
 	go func() {
 		for {
@@ -112,11 +114,11 @@ func WorkerMain() int {
 	return int(e.Code)
 }
 
-// setup opens the job's stdio and compiles its module: the daemon compiled
-// it into the shared cache, so this is a read of machine code. The cache is
-// read-only here: on a miss wazero's write fails, and the module is
-// compiled in memory instead.
-func setup(j *job, haveCache bool) (*runwazero.Standalone, *stdio.Set, error) {
+// setup opens the job's stdio, files and module, and compiles it: the
+// daemon compiled it into the shared cache, so this is a read of machine
+// code. The cache is read-only here: on a miss wazero's write fails, and
+// the module is compiled in memory instead (compiled reports it).
+func setup(j *job, haveCache bool) (sa *runwazero.Standalone, compiled bool, ios *stdio.Set, err error) {
 	ctx := context.Background()
 	path := func(name string, present bool) string {
 		if !present {
@@ -124,31 +126,46 @@ func setup(j *job, haveCache bool) (*runwazero.Standalone, *stdio.Set, error) {
 		}
 		return filepath.Join(jobDir, name)
 	}
-	ios, err := stdio.OpenDirect(path("stdin", j.Stdin), path("stdout", j.Stdout), path("stderr", j.Stderr), 30*time.Second)
+	ios, err = stdio.OpenDirect(path("stdin", j.Stdin), path("stdout", j.Stdout), path("stderr", j.Stderr), 30*time.Second)
 	if err != nil {
-		return nil, nil, err
-	}
-	bin, err := os.ReadFile(filepath.Join(jobDir, moduleFile))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read module: %w", err)
+		return nil, false, nil, err
 	}
 	root, mounts, err := runwazero.OpenFS(filepath.Join(jobDir, rootfsDir), j.Config,
 		func(i int, _ wasispec.Preopen) string { return preopenDir(jobDir, i) })
 	if err != nil {
-		return nil, nil, err
+		return nil, false, nil, err
+	}
+	bin, err := readModule(root, j.RootfsModule)
+	if err != nil {
+		return nil, false, nil, fmt.Errorf("read module: %w", err)
 	}
 	if haveCache {
 		if c, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
 			if sa, err := runwazero.NewStandalone(ctx, c, bin, j.Config, root, mounts, ios); err == nil {
-				return sa, ios, nil
+				return sa, false, ios, nil
 			}
 		}
 	}
-	sa, err := runwazero.NewStandalone(ctx, wazero.NewCompilationCache(), bin, j.Config, root, mounts, ios)
+	sa, err = runwazero.NewStandalone(ctx, wazero.NewCompilationCache(), bin, j.Config, root, mounts, ios)
 	if err != nil {
-		return nil, nil, fmt.Errorf("compile: %w", err)
+		return nil, false, nil, fmt.Errorf("compile: %w", err)
 	}
-	return sa, ios, nil
+	return sa, true, ios, nil
+}
+
+// readModule reads the module from the rootfs (through the confined root,
+// so symlinks resolve inside it) or, for one from an image layer, from the
+// job dir.
+func readModule(root *confinedfs.FS, rootfsPath string) ([]byte, error) {
+	if rootfsPath == "" {
+		return os.ReadFile(filepath.Join(jobDir, moduleFile))
+	}
+	f, err := root.Open(rootfsPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, runwazero.MaxModuleBytes))
 }
 
 // lockDown: rlimits, no_new_privs, no capabilities, the seccomp allow-list.

@@ -138,11 +138,12 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 			closeAll(root, mounts)
 		}
 	}()
-	digest, name, load, err := findModule(ctx, root, spec)
+	f, err := findModule(ctx, root, spec)
 	if err != nil {
 		return nil, err
 	}
-	compiled, err := r.acquire(ctx, digest, name, load, cfg.MemoryLimitPages())
+	digest, name := f.digest, f.name
+	compiled, err := r.acquire(ctx, digest, name, f.load, cfg.MemoryLimitPages())
 	if err != nil {
 		return nil, err
 	}
@@ -207,16 +208,33 @@ func closeAll(root *confinedfs.FS, mounts []*confinedfs.FS) {
 	}
 }
 
+// Module is a resolved module.
+type Module struct {
+	Digest string // the compile-cache key
+	Name   string // for messages: its rootfs path, or its layer
+	// RootfsPath is its path in the rootfs, empty when it came from an
+	// image layer.
+	RootfsPath string
+	Bin        []byte
+}
+
 // ResolveModule resolves args[0] like Prepare does (rootfs, then image
-// layers) and returns the compile-cache digest, a name for messages, and
-// the module's bytes.
-func ResolveModule(ctx context.Context, root *confinedfs.FS, spec task.ProcessSpec) (digest, name string, bin []byte, err error) {
-	digest, name, load, err := findModule(ctx, root, spec)
+// layers) and reads the module.
+func ResolveModule(ctx context.Context, root *confinedfs.FS, spec task.ProcessSpec) (Module, error) {
+	f, err := findModule(ctx, root, spec)
 	if err != nil {
-		return "", "", nil, err
+		return Module{}, err
 	}
-	bin, err = load()
-	return digest, name, bin, err
+	bin, err := f.load()
+	if err != nil {
+		return Module{}, err
+	}
+	return Module{Digest: f.digest, Name: f.name, RootfsPath: f.rootfsPath, Bin: bin}, nil
+}
+
+func digestOf(bin []byte) string {
+	sum := sha256.Sum256(bin)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Compile makes sure the module is compiled (into the compilation cache
@@ -230,36 +248,44 @@ func (r *Runtime) Compile(ctx context.Context, digest, name string, bin []byte, 
 	return nil
 }
 
+// found is where findModule found a module.
+type found struct {
+	digest     string // keys the compile cache
+	name       string // for messages
+	rootfsPath string // its path in the rootfs; empty for an image layer
+	load       func() ([]byte, error)
+}
+
 // findModule resolves args[0]: a file in the rootfs (absolute, PATH, cwd),
-// else a module layer of the container's image. It returns the digest that
-// keys the compile cache and a loader for the bytes.
-func findModule(ctx context.Context, root *confinedfs.FS, spec task.ProcessSpec) (digest, name string, load func() ([]byte, error), err error) {
+// else a module layer of the container's image. Its loader reads the bytes
+// (for an image layer, only when called: a compile-cache hit needs none).
+func findModule(ctx context.Context, root *confinedfs.FS, spec task.ProcessSpec) (found, error) {
 	cfg := spec.Config
 	guestPath, lookErr := root.LookPath(cfg.Args[0], cfg.Cwd, cfg.Path)
 	if lookErr == nil {
 		bin, err := readModule(root, guestPath)
 		if err != nil {
-			return "", "", nil, err
+			return found{}, err
 		}
-		sum := sha256.Sum256(bin)
-		return "sha256:" + hex.EncodeToString(sum[:]), guestPath, func() ([]byte, error) { return bin, nil }, nil
+		return found{digest: digestOf(bin), name: guestPath, rootfsPath: guestPath,
+			load: func() ([]byte, error) { return bin, nil }}, nil
 	}
 	if spec.Image != nil {
 		m, err := spec.Image.Module(ctx, spec.ID, cfg.Args[0])
 		if err == nil {
-			return m.Digest, m.Name, func() ([]byte, error) {
+			return found{digest: m.Digest, name: m.Name, load: func() ([]byte, error) {
 				bin, err := m.Read(ctx)
 				if err != nil {
 					return nil, err
 				}
 				return bin, checkBinary(m.Name, bin)
-			}, nil
+			}}, nil
 		}
 		if !errdefs.IsNotFound(err) {
-			return "", "", nil, fmt.Errorf("module %s from the image: %w", cfg.Args[0], err)
+			return found{}, fmt.Errorf("module %s from the image: %w", cfg.Args[0], err)
 		}
 	}
-	return "", "", nil, fmt.Errorf("module: %w", errdefs.ErrNotFound.WithMessage(lookErr.Error()))
+	return found{}, fmt.Errorf("module: %w", errdefs.ErrNotFound.WithMessage(lookErr.Error()))
 }
 
 func readModule(root *confinedfs.FS, guestPath string) ([]byte, error) {
