@@ -4,6 +4,7 @@
 #   hack/devenv.sh start DIR   start both; writes DIR/env (source it)
 #   hack/devenv.sh stop DIR    stop both, unmount what they left, remove DIR
 #   hack/devenv.sh restart-sandboxer DIR [TERM|KILL]   restart the daemon only
+#   hack/devenv.sh kill-sandboxer DIR [TERM|KILL]      end the daemon only
 #   hack/devenv.sh stop-sandboxer DIR | start-sandboxer DIR
 #   hack/devenv.sh restart-containerd DIR
 #
@@ -106,9 +107,9 @@ start_sandboxer() { # dir
 	wait_socket "$d/sandboxer.sock" "$(cat "$d/sandboxer.pid")" wasm-sandboxer
 }
 
-# restart_sandboxer DIR SIGNAL: end the daemon with SIGNAL (TERM or KILL),
-# then start it again on the same state dir.
-restart_sandboxer() {
+# kill_sandboxer DIR SIGNAL: end the daemon with SIGNAL (TERM or KILL) and
+# wait until it is gone. Pod servers (forked pods) run on.
+kill_sandboxer() {
 	local d=$1 sig=${2:-TERM} pid
 	[ -f "$d/sandboxer.pid" ] || die "no wasm-sandboxer running in $d"
 	pid=$(cat "$d/sandboxer.pid")
@@ -116,7 +117,14 @@ restart_sandboxer() {
 	for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 	kill -0 "$pid" 2>/dev/null && die "wasm-sandboxer $pid did not exit on SIG$sig"
 	[ "$sig" = KILL ] && rm -f "$d/sandboxer.sock"
-	start_sandboxer "$d"
+	rm -f "$d/sandboxer.pid"
+}
+
+# restart_sandboxer DIR SIGNAL: kill_sandboxer, then start it again on the
+# same state dir.
+restart_sandboxer() {
+	kill_sandboxer "$1" "${2:-TERM}"
+	start_sandboxer "$1"
 }
 
 start_containerd() { # dir
@@ -186,6 +194,21 @@ stop_pid() { # pidfile name
 	rm -f "$1"
 }
 
+# stop_pod_servers DIR: end the pod servers of forked pods, which outlive
+# the daemon by design (SIGTERM ends their modules, then they exit).
+stop_pod_servers() {
+	local pids
+	pids=$(pgrep -f -- " pod-server .*--socket $1/sandboxer/s/" || true)
+	[ -n "$pids" ] || return 0
+	kill -TERM $pids 2>/dev/null || true
+	for _ in $(seq 1 100); do
+		pids=$(pgrep -f -- " pod-server .*--socket $1/sandboxer/s/" || true)
+		[ -n "$pids" ] || return 0
+		sleep 0.05
+	done
+	kill -KILL $pids 2>/dev/null || true
+}
+
 stop() {
 	local d=$1
 	[ -n "$d" ] || die "usage: $0 stop DIR"
@@ -193,6 +216,7 @@ stop() {
 	d=$(cd "$d" && pwd)
 	stop_pid "$d/containerd.pid" containerd
 	stop_pid "$d/sandboxer.pid" wasm-sandboxer
+	stop_pod_servers "$d"
 	# Unmount whatever is left below DIR (rootfs overlays, netns, shm),
 	# deepest first, then tear down the test bridge.
 	awk -v d="$d/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
@@ -211,8 +235,9 @@ case "${1:-}" in
 start) start "${2:-}" ;;
 stop) stop "${2:-}" ;;
 restart-sandboxer) restart_sandboxer "${2:-}" "${3:-TERM}" ;;
+kill-sandboxer) kill_sandboxer "${2:?DIR}" "${3:-TERM}" ;;
 stop-sandboxer) stop_pid "${2:?DIR}/sandboxer.pid" wasm-sandboxer ;;
 start-sandboxer) start_sandboxer "${2:?DIR}" ;;
 restart-containerd) restart_containerd "${2:?DIR}" ;;
-*) die "usage: $0 start|stop DIR | restart-sandboxer DIR [TERM|KILL] | stop-sandboxer|start-sandboxer DIR" ;;
+*) die "usage: $0 start|stop DIR | restart-sandboxer|kill-sandboxer DIR [TERM|KILL] | stop-sandboxer|start-sandboxer DIR | restart-containerd DIR" ;;
 esac

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
@@ -59,9 +61,9 @@ type Config struct {
 	StateDir string
 	// Runtime runs the modules of sandboxes in goroutine mode.
 	Runtime task.Runtime
-	// Forked runs the modules of sandboxes in forked mode; nil when the
-	// daemon has no worker binary.
-	Forked task.Runtime
+	// PodServers hosts sandboxes in forked mode, each in a pod server
+	// process; nil when the daemon has no worker binary.
+	PodServers PodServers
 	// ForkedSandboxer is the containerd sandboxer (proxy_plugins) name
 	// whose sandboxes run forked, e.g. "wasm-forked".
 	ForkedSandboxer string
@@ -78,6 +80,7 @@ type Controller struct {
 	cfg       Config
 	store     *Store
 	socketDir string
+	podsDir   string // pod servers' working files, one dir per forked sandbox
 
 	mu        sync.Mutex
 	sandboxes map[string]*sandbox
@@ -99,6 +102,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		cfg:       cfg,
 		store:     store,
 		socketDir: filepath.Join(cfg.StateDir, "s"),
+		podsDir:   filepath.Join(cfg.StateDir, "pods"),
 		sandboxes: map[string]*sandbox{},
 		closing:   make(chan struct{}),
 	}
@@ -113,26 +117,150 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		log.G(ctx).WithError(err).Error("skipping unreadable sandbox state")
 	}
 	for _, st := range states {
-		sb := newSandbox(st, c.newTaskService(st))
+		sb := newSandbox(st)
 		if st.Phase == PhaseReady {
-			if err := sb.serve(ctx, c.socketPath(st.ID)); err != nil {
+			if err := c.restoreHost(ctx, sb); err != nil {
 				log.G(ctx).WithError(err).WithField("sandbox", st.ID).Error("restore task endpoint; marking sandbox stopped")
-				sb.markStopped(time.Now())
+				sb.markStopped(time.Now().UTC())
 				if err := store.Save(sb.snapshot()); err != nil {
 					log.G(ctx).WithError(err).WithField("sandbox", st.ID).Error("save sandbox state")
 				}
 			}
 		}
 		c.sandboxes[st.ID] = sb
-		log.G(ctx).WithFields(log.Fields{"sandbox": st.ID, "phase": st.Phase}).Info("sandbox restored")
+		log.G(ctx).WithFields(log.Fields{"sandbox": st.ID, "phase": sb.snapshot().Phase, "mode": st.Mode}).Info("sandbox restored")
 	}
+	c.cleanPods(ctx)
 	return c, nil
+}
+
+// restoreHost gives a ready sandbox its host back after a daemon restart:
+// a goroutine-mode sandbox gets a fresh endpoint (its modules ended with the
+// daemon); a forked one is attached again to its pod server, whose tasks
+// ran on.
+func (c *Controller) restoreHost(ctx context.Context, sb *sandbox) error {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.state.Mode != ModeForked {
+		return c.startHostLocked(ctx, sb)
+	}
+	if c.cfg.PodServers == nil {
+		return fmt.Errorf("forked sandbox, and this daemon runs no forked runtime (no worker binary): %w", errdefs.ErrNotImplemented)
+	}
+	ps, err := c.cfg.PodServers.Attach(ctx, c.socketPath(sb.state.ID))
+	if err != nil {
+		return err
+	}
+	c.setHostLocked(ctx, sb, &podHost{ps: ps})
+	log.G(ctx).WithField("sandbox", sb.state.ID).Info("pod server re-attached")
+	return nil
+}
+
+// cleanPods removes the working files of pod servers that are gone: every
+// dir under podsDir that no attached forked sandbox uses.
+func (c *Controller) cleanPods(ctx context.Context) {
+	ents, err := os.ReadDir(c.podsDir)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			log.G(ctx).WithError(err).Warn("list pod server dirs")
+		}
+		return
+	}
+	inUse := map[string]bool{}
+	c.mu.Lock()
+	for id, sb := range c.sandboxes {
+		sb.mu.Lock()
+		if sb.host != nil && sb.state.Mode == ModeForked {
+			inUse[c.podDir(id)] = true
+		}
+		sb.mu.Unlock()
+	}
+	c.mu.Unlock()
+	for _, e := range ents {
+		if dir := filepath.Join(c.podsDir, e.Name()); !inUse[dir] && c.cfg.PodServers != nil {
+			if err := c.cfg.PodServers.Clean(ctx, dir); err != nil {
+				log.G(ctx).WithError(err).WithField("dir", dir).Warn("clean stale pod server dir")
+			}
+		}
+	}
+}
+
+// startHostLocked starts what serves the sandbox's tasks: an endpoint in
+// the daemon, or a pod server process for a forked sandbox.
+func (c *Controller) startHostLocked(ctx context.Context, sb *sandbox) error {
+	id, socket := sb.state.ID, c.socketPath(sb.state.ID)
+	var h host
+	if sb.state.Mode == ModeForked {
+		if c.cfg.PodServers == nil {
+			return fmt.Errorf("forked sandbox, and this daemon runs no forked runtime (no worker binary): %w", errdefs.ErrNotImplemented)
+		}
+		ps, err := c.cfg.PodServers.Spawn(ctx, id, socket, c.podDir(id), sb.state.NetNSPath)
+		if err != nil {
+			return err
+		}
+		h = &podHost{ps: ps}
+	} else {
+		tasks := c.newTaskService(sb.state)
+		srv, err := podserver.Serve(ctx, id, socket, tasks)
+		if err != nil {
+			return err
+		}
+		h = &localHost{tasks: tasks, srv: srv}
+	}
+	sb.state.Address = "ttrpc+unix://" + socket
+	c.setHostLocked(ctx, sb, h)
+	return nil
+}
+
+// setHostLocked installs h and, when h can end by itself (a pod server
+// that dies), marks the sandbox stopped when it does.
+func (c *Controller) setHostLocked(ctx context.Context, sb *sandbox, h host) {
+	sb.host = h
+	gone := h.Gone()
+	if gone == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		<-gone
+		sb.mu.Lock()
+		if sb.host != h { // shut down, or the daemon is stopping
+			sb.mu.Unlock()
+			return
+		}
+		sb.host = nil
+		sb.state.ExitStatus = exitHostGone
+		sb.markStoppedLocked(time.Now().UTC())
+		st := sb.state
+		sb.mu.Unlock()
+		log.G(ctx).WithField("sandbox", st.ID).Error("pod server exited: the sandbox's tasks are gone with it; sandbox stopped")
+		if err := c.store.Save(st); err != nil {
+			log.G(ctx).WithError(err).WithField("sandbox", st.ID).Error("save sandbox state")
+		}
+		if err := c.cfg.PodServers.Clean(ctx, c.podDir(st.ID)); err != nil {
+			log.G(ctx).WithError(err).WithField("sandbox", st.ID).Warn("clean pod server dir")
+		}
+	}()
+}
+
+// exitHostGone is a sandbox's exit status when its pod server died: as for
+// a process killed by SIGKILL.
+const exitHostGone = 137
+
+// podDir is where the pod server of sandbox id keeps its working files.
+func (c *Controller) podDir(id string) string {
+	return filepath.Join(c.podsDir, socketKey(id))
 }
 
 // socketPath is short whatever the sandbox id: sun_path holds 107 bytes.
 func (c *Controller) socketPath(id string) string {
+	return filepath.Join(c.socketDir, socketKey(id)+".sock")
+}
+
+// socketKey is a short, fixed-length name for sandbox id.
+func socketKey(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return filepath.Join(c.socketDir, hex.EncodeToString(sum[:8])+".sock")
+	return hex.EncodeToString(sum[:8])
 }
 
 // modeOf picks a new sandbox's runtime: the pod's annotation, else the
@@ -150,7 +278,7 @@ func (c *Controller) modeOf(r *api.ControllerCreateRequest) (Mode, error) {
 			return "", fmt.Errorf("pod annotation %s=%q: want %q or %q: %w", AnnotationRuntime, v, ModeGoroutine, ModeForked, errdefs.ErrInvalidArgument)
 		}
 	}
-	if mode == ModeForked && c.cfg.Forked == nil {
+	if mode == ModeForked && c.cfg.PodServers == nil {
 		return "", fmt.Errorf("sandbox %q asks for the forked runtime, which this daemon does not run (no worker binary; see --worker-binary): %w", r.SandboxID, errdefs.ErrNotImplemented)
 	}
 	return mode, nil
@@ -170,8 +298,8 @@ func podAnnotations(r *api.ControllerCreateRequest) map[string]string {
 	return out
 }
 
-// newTaskService returns the task service of a sandbox; a task-owned
-// sandbox shuts itself down once its task is gone.
+// newTaskService returns the task service of a goroutine-mode sandbox; a
+// task-owned sandbox shuts itself down once its task is gone.
 func (c *Controller) newTaskService(st State) *task.Service {
 	var opts []task.ServiceOption
 	if c.cfg.Images != nil {
@@ -189,11 +317,7 @@ func (c *Controller) newTaskService(st State) *task.Service {
 			}
 		}))
 	}
-	rt := c.cfg.Runtime
-	if st.Mode == ModeForked && c.cfg.Forked != nil {
-		rt = c.cfg.Forked
-	}
-	return task.NewService(st.ID, rt, c.cfg.Publisher, opts...)
+	return task.NewService(st.ID, c.cfg.Runtime, c.cfg.Publisher, opts...)
 }
 
 func (c *Controller) get(id string) (*sandbox, error) {
@@ -230,7 +354,7 @@ func (c *Controller) Create(ctx context.Context, r *api.ControllerCreateRequest)
 		c.mu.Unlock()
 		return nil, fmt.Errorf("sandbox %q: %w", r.SandboxID, errdefs.ErrAlreadyExists)
 	}
-	sb := newSandbox(st, c.newTaskService(st))
+	sb := newSandbox(st)
 	c.sandboxes[r.SandboxID] = sb
 	c.mu.Unlock()
 	if err := c.store.Save(st); err != nil {
@@ -255,13 +379,15 @@ func (c *Controller) Start(ctx context.Context, r *api.ControllerStartRequest) (
 	case PhaseStopped:
 		return nil, fmt.Errorf("sandbox %q is stopped: %w", r.SandboxID, errdefs.ErrFailedPrecondition)
 	case PhaseCreated:
-		if err := sb.serveLocked(ctx, c.socketPath(r.SandboxID)); err != nil {
+		if err := c.startHostLocked(ctx, sb); err != nil {
 			return nil, fmt.Errorf("sandbox %q: %w", r.SandboxID, err)
 		}
 		sb.state.Phase = PhaseReady
 		sb.state.StartedAt = time.Now().UTC()
 		if err := c.store.Save(sb.state); err != nil {
-			sb.closeServerLocked(ctx)
+			h := sb.host
+			sb.host = nil
+			h.Shutdown(ctx) //nolint:errcheck // the save error is the one to report
 			sb.state.Phase = PhaseCreated
 			return nil, err
 		}
@@ -292,13 +418,14 @@ func (c *Controller) Stop(ctx context.Context, r *api.ControllerStopRequest) (*a
 	if err != nil {
 		return nil, err
 	}
-	killCtx := ctx
-	if r.TimeoutSecs > 0 {
-		var cancel context.CancelFunc
-		killCtx, cancel = context.WithTimeout(ctx, time.Duration(r.TimeoutSecs)*time.Second)
-		defer cancel()
+	sb.mu.Lock()
+	h := sb.host
+	sb.mu.Unlock()
+	if h != nil {
+		if err := h.KillAll(ctx, time.Duration(r.TimeoutSecs)*time.Second); err != nil {
+			return nil, fmt.Errorf("sandbox %q: stop tasks: %w", r.SandboxID, err)
+		}
 	}
-	sb.tasks.KillAll(killCtx)
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if sb.state.Phase != PhaseStopped {
@@ -337,7 +464,9 @@ func (c *Controller) Status(ctx context.Context, r *api.ControllerStatusRequest)
 	if err != nil {
 		return nil, err
 	}
-	st := sb.snapshot()
+	sb.mu.Lock()
+	st, h := sb.state, sb.host
+	sb.mu.Unlock()
 	resp := &api.ControllerStatusResponse{
 		SandboxID: st.ID,
 		State:     StateNotReady,
@@ -352,9 +481,17 @@ func (c *Controller) Status(ctx context.Context, r *api.ControllerStatusRequest)
 		resp.ExitedAt = timestamppb.New(st.ExitedAt)
 	}
 	if r.Verbose {
+		tasks := "0"
+		if h != nil {
+			n, err := h.Tasks(ctx)
+			tasks = fmt.Sprint(n)
+			if err != nil {
+				tasks = "unknown: " + err.Error()
+			}
+		}
 		resp.Info = map[string]string{
 			"phase": string(st.Phase),
-			"tasks": fmt.Sprint(sb.tasks.Len()),
+			"tasks": tasks,
 			"netns": st.NetNSPath,
 			"owner": st.Annotations[AnnotationOwner],
 			"mode":  string(st.Mode),
@@ -370,13 +507,29 @@ func (c *Controller) Shutdown(ctx context.Context, r *api.ControllerShutdownRequ
 	if err != nil {
 		return nil, err
 	}
-	sb.tasks.Close(ctx)
 	sb.mu.Lock()
-	if sb.state.Phase != PhaseStopped {
-		sb.markStoppedLocked(time.Now().UTC())
-	}
-	sb.closeServerLocked(ctx)
+	h, forked := sb.host, sb.state.Mode == ModeForked
+	sb.host = nil
 	sb.mu.Unlock()
+	// A live pod server removes its dir as it exits; one that died could not.
+	clean := forked && c.cfg.PodServers != nil
+	if h != nil {
+		if ph, ok := h.(*podHost); ok && !ph.gone() {
+			clean = false
+		}
+		if err := h.Shutdown(ctx); err != nil {
+			sb.mu.Lock()
+			sb.host = h
+			sb.mu.Unlock()
+			return nil, fmt.Errorf("sandbox %q: %w", r.SandboxID, err)
+		}
+	}
+	if clean {
+		if err := c.cfg.PodServers.Clean(ctx, c.podDir(r.SandboxID)); err != nil {
+			log.G(ctx).WithError(err).WithField("sandbox", r.SandboxID).Warn("clean pod server dir")
+		}
+	}
+	sb.markStopped(time.Now().UTC())
 	if err := c.store.Remove(r.SandboxID); err != nil {
 		return nil, err
 	}
@@ -411,9 +564,10 @@ func (c *Controller) StopWaits() {
 	c.closeOnce.Do(func() { close(c.closing) })
 }
 
-// Close answers pending Waits with Unavailable and stops serving every task
-// endpoint. Running modules end with the daemon; persisted state stays so a
-// restarted daemon answers for them.
+// Close answers pending Waits with Unavailable, stops serving the task
+// endpoints of goroutine-mode sandboxes and detaches from the pod servers
+// (which run on). Persisted state stays so a restarted daemon answers for
+// every sandbox.
 func (c *Controller) Close(ctx context.Context) {
 	c.StopWaits()
 	c.mu.Lock()
@@ -424,7 +578,11 @@ func (c *Controller) Close(ctx context.Context) {
 	c.mu.Unlock()
 	for _, sb := range sbs {
 		sb.mu.Lock()
-		sb.closeServerLocked(ctx)
+		h := sb.host
+		sb.host = nil
 		sb.mu.Unlock()
+		if h != nil {
+			h.Detach(ctx)
+		}
 	}
 }

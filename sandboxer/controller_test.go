@@ -251,8 +251,7 @@ func TestStateDirTooLong(t *testing.T) {
 func errFromRPC(err error) error { return errgrpc.ToNative(err) }
 
 func TestModeSelection(t *testing.T) {
-	forked := noRuntime{}
-	c, err := New(context.Background(), Config{StateDir: stateDir(t), Runtime: noRuntime{}, Forked: forked, ForkedSandboxer: "wasm-forked", Publisher: nopPublisher{}})
+	c, err := New(context.Background(), Config{StateDir: stateDir(t), Runtime: noRuntime{}, PodServers: newFakePods(), ForkedSandboxer: "wasm-forked", Publisher: nopPublisher{}})
 	if err != nil {
 		t.Fatal(err)
 	}

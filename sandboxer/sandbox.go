@@ -2,34 +2,140 @@ package sandboxer
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net"
-	"os"
 	"sync"
 	"time"
 
-	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/log"
-	"github.com/containerd/ttrpc"
 
-	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpcerr"
+	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
-// sandbox is one pod: its persisted state, its tasks and their endpoint.
-type sandbox struct {
-	tasks *task.Service
+// host runs a sandbox's tasks and serves their endpoint: the daemon itself
+// (goroutine mode) or a pod server process (forked mode).
+type host interface {
+	// KillAll kills every task and waits for their exits, at most timeout
+	// (0: no bound but ctx).
+	KillAll(ctx context.Context, timeout time.Duration) error
+	// Shutdown releases every task and stops serving.
+	Shutdown(ctx context.Context) error
+	// Detach stops the daemon's part: the daemon is stopping.
+	Detach(ctx context.Context)
+	// Tasks is the number of tasks.
+	Tasks(ctx context.Context) (int, error)
+	// Gone is closed when the host ended by itself (nil: it cannot).
+	Gone() <-chan struct{}
+}
 
+// PodServer is the daemon's handle on a forked sandbox's pod server
+// (*podserver.Client).
+type PodServer interface {
+	KillAll(ctx context.Context, timeout time.Duration) error
+	Shutdown(ctx context.Context) error
+	Detach()
+	Info(ctx context.Context) (podserver.Info, error)
+	Gone() <-chan struct{}
+}
+
+// PodServers starts, re-attaches and cleans up the pod servers of forked
+// sandboxes.
+type PodServers interface {
+	// Spawn starts the pod server of sandbox id, serving socket, with its
+	// working files in dir and its workers in netns ("" = none of the pod's).
+	Spawn(ctx context.Context, id, socket, dir, netns string) (PodServer, error)
+	// Attach connects to the pod server serving socket (after a restart).
+	Attach(ctx context.Context, socket string) (PodServer, error)
+	// Clean removes what a pod server that is gone left in dir.
+	Clean(ctx context.Context, dir string) error
+}
+
+// localHost serves a goroutine-mode sandbox from the daemon.
+type localHost struct {
+	tasks *task.Service
+	srv   *podserver.Server
+}
+
+func (h *localHost) KillAll(ctx context.Context, timeout time.Duration) error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	h.tasks.KillAll(ctx)
+	return nil
+}
+
+func (h *localHost) Shutdown(ctx context.Context) error {
+	h.tasks.Close(ctx)
+	h.srv.Close(ctx)
+	return nil
+}
+
+func (h *localHost) Detach(ctx context.Context)         { h.srv.Close(ctx) }
+func (h *localHost) Tasks(context.Context) (int, error) { return h.tasks.Len(), nil }
+func (h *localHost) Gone() <-chan struct{}              { return nil }
+
+// podHost is a forked sandbox's pod server.
+type podHost struct {
+	ps PodServer
+}
+
+func (h *podHost) Detach(context.Context) { h.ps.Detach() }
+func (h *podHost) Gone() <-chan struct{}  { return h.ps.Gone() }
+
+func (h *podHost) KillAll(ctx context.Context, t time.Duration) error {
+	if h.gone() {
+		return nil // its tasks ended with it
+	}
+	return h.ps.KillAll(ctx, t)
+}
+
+func (h *podHost) gone() bool {
+	select {
+	case <-h.ps.Gone():
+		return true
+	default:
+		return false
+	}
+}
+
+func (h *podHost) Shutdown(ctx context.Context) error {
+	if h.gone() {
+		return nil
+	}
+	if err := h.ps.Shutdown(ctx); err != nil && !h.gone() {
+		return err
+	}
+	// The pod server cleans up, then exits: its dir is gone once it is.
+	select {
+	case <-h.ps.Gone():
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(podServerExitTimeout):
+		log.G(ctx).Warn("pod server shut down its tasks but did not exit")
+	}
+	return nil
+}
+
+// podServerExitTimeout bounds the wait for a pod server's exit after its
+// Shutdown (it removes its working files first).
+const podServerExitTimeout = 10 * time.Second
+
+func (h *podHost) Tasks(ctx context.Context) (int, error) {
+	info, err := h.ps.Info(ctx)
+	return info.Tasks, err
+}
+
+// sandbox is one pod: its persisted state and the host of its tasks.
+type sandbox struct {
 	mu      sync.Mutex
 	state   State
-	server  *ttrpc.Server
-	socket  string
+	host    host          // nil until started, and once shut down
 	stopped chan struct{} // closed once the sandbox is stopped
 }
 
-func newSandbox(st State, tasks *task.Service) *sandbox {
-	sb := &sandbox{state: st, tasks: tasks, stopped: make(chan struct{})}
+func newSandbox(st State) *sandbox {
+	sb := &sandbox{state: st, stopped: make(chan struct{})}
 	if st.Phase == PhaseStopped {
 		close(sb.stopped)
 	}
@@ -40,58 +146,6 @@ func (sb *sandbox) snapshot() State {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	return sb.state
-}
-
-func (sb *sandbox) serve(ctx context.Context, socket string) error {
-	sb.mu.Lock()
-	defer sb.mu.Unlock()
-	return sb.serveLocked(ctx, socket)
-}
-
-// serveLocked listens on socket and serves the task API of this sandbox
-// only: a task id from another sandbox is unknown here.
-func (sb *sandbox) serveLocked(ctx context.Context, socket string) error {
-	if err := os.Remove(socket); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove stale socket: %w", err)
-	}
-	ln, err := net.Listen("unix", socket)
-	if err != nil {
-		return fmt.Errorf("listen on task socket: %w", err)
-	}
-	if err := os.Chmod(socket, 0o600); err != nil {
-		ln.Close()
-		return fmt.Errorf("chmod task socket: %w", err)
-	}
-	srv, err := ttrpc.NewServer(ttrpc.WithUnaryServerInterceptor(rpcerr.TTRPCInterceptor))
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("task server: %w", err)
-	}
-	taskapi.RegisterTTRPCTaskService(srv, sb.tasks)
-	sb.server, sb.socket = srv, socket
-	sb.state.Address = "ttrpc+unix://" + socket
-	id := sb.state.ID
-	go func() {
-		if err := srv.Serve(context.WithoutCancel(ctx), ln); err != nil && !errors.Is(err, ttrpc.ErrServerClosed) {
-			log.G(ctx).WithError(err).WithField("sandbox", id).Error("task server")
-		}
-	}()
-	return nil
-}
-
-func (sb *sandbox) closeServerLocked(ctx context.Context) {
-	if sb.server == nil {
-		return
-	}
-	// Let requests under way (a Wait being answered) finish, briefly.
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	sb.server.Shutdown(sctx) //nolint:errcheck // Close below ends what is left
-	cancel()
-	if err := sb.server.Close(); err != nil {
-		log.G(ctx).WithError(err).WithField("sandbox", sb.state.ID).Warn("close task server")
-	}
-	os.Remove(sb.socket)
-	sb.server = nil
 }
 
 func (sb *sandbox) markStopped(at time.Time) {

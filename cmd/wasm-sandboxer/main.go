@@ -24,10 +24,8 @@ import (
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/events"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpcerr"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/version"
-	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/forked"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
 	"github.com/wasm-sandboxer/wasm-sandboxer/sandboxer"
-	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
 type options struct {
@@ -43,6 +41,9 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == podServerRole {
+		os.Exit(podServerMain(os.Args[2:]))
+	}
 	var o options
 	fs := flag.NewFlagSet("wasm-sandboxer", flag.ContinueOnError)
 	fs.StringVar(&o.listen, "listen", "/run/wasm-sandboxer/sandboxer.sock", "unix socket serving the Sandbox Controller API (gRPC)")
@@ -51,7 +52,7 @@ func main() {
 	fs.StringVar(&o.containerdAddress, "containerd-address", "/run/containerd/containerd.sock", "containerd's gRPC socket; task events go to <address>.ttrpc")
 	fs.Int64Var(&o.compileCacheSize, "compile-cache-size", 1<<30, "bytes of compiled code kept on disk under <state-dir>/compile-cache")
 	fs.StringVar(&o.workerBinary, "worker-binary", "", "wasm-sandboxer-worker executable for the forked runtime (default: next to this binary; the forked runtime is off when there is none)")
-	fs.IntVar(&o.workerPoolSize, "worker-pool-size", 2, "idle, already confined workers kept per pod network namespace for the forked runtime (0: start one per task)")
+	fs.IntVar(&o.workerPoolSize, "worker-pool-size", 2, "idle, already confined workers kept per forked pod (0: start one per task)")
 	fs.StringVar(&o.forkedSandboxer, "forked-sandboxer", "wasm-forked", "containerd sandboxer (proxy_plugins) name whose pods run in the forked runtime")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -109,11 +110,12 @@ func run(o options) error {
 		return err
 	}
 	defer client.Close()
-	forkedRT, err := newForked(ctx, o, rt)
+	pods, err := newForked(ctx, o)
 	if err != nil {
 		return err
 	}
-	ctrl, err := sandboxer.New(ctx, sandboxer.Config{StateDir: o.stateDir, Runtime: rt, Forked: forkedRT,
+	go sweepCache(ctx, cc)
+	ctrl, err := sandboxer.New(ctx, sandboxer.Config{StateDir: o.stateDir, Runtime: rt, PodServers: pods,
 		ForkedSandboxer: o.forkedSandboxer, Publisher: pub, Images: images})
 	if err != nil {
 		return err
@@ -154,9 +156,27 @@ func run(o options) error {
 	return nil
 }
 
-// newForked returns the forked runtime, or nil when there is no worker
+// sweepCache records, now and then, the compiled code pod servers added to
+// the cache (the daemon's own compiles sweep after each), so it is bounded
+// and survives the next restart.
+func sweepCache(ctx context.Context, cc *compcache.Cache) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := cc.Sweep(ctx); err != nil {
+				log.G(ctx).WithError(err).Warn("compile cache sweep")
+			}
+		}
+	}
+}
+
+// newForked returns what hosts forked pods, or nil when there is no worker
 // binary (an explicit --worker-binary that is not there is an error).
-func newForked(ctx context.Context, o options, compiler *wazero.Runtime) (task.Runtime, error) {
+func newForked(ctx context.Context, o options) (sandboxer.PodServers, error) {
 	bin := o.workerBinary
 	if bin == "" {
 		exe, err := os.Executable()
@@ -169,12 +189,14 @@ func newForked(ctx context.Context, o options, compiler *wazero.Runtime) (task.R
 			return nil, nil
 		}
 	}
-	rt, err := forked.New(forked.Config{WorkerBinary: bin, StateDir: o.stateDir,
-		CacheDir: filepath.Join(o.stateDir, "compile-cache"), Compiler: compiler, PoolSize: o.workerPoolSize})
+	if fi, err := os.Stat(bin); err != nil || fi.Mode()&0o111 == 0 {
+		return nil, fmt.Errorf("--worker-binary %q is not an executable file", bin)
+	}
+	abs, err := filepath.Abs(bin)
 	if err != nil {
 		return nil, fmt.Errorf("--worker-binary: %w", err)
 	}
-	return rt, nil
+	return newPodServers(o, abs), nil
 }
 
 // listen opens the controller socket, refusing to steal it from a daemon

@@ -120,6 +120,31 @@ func (c *Cache) open(ctx context.Context) error {
 	return nil
 }
 
+// Shared returns a wazero cache on dir, the directory a Cache of another
+// process (the daemon's) has open: a pod server's runtime reads its entries
+// and adds new ones, which wazero renames into place whole. It neither
+// verifies nor evicts: the owning Cache records those entries at its next
+// Sweep, bounds the total, and removes at its next Open any it never
+// recorded. Entries are trusted as the forked runtime's workers trust them
+// (they read dir directly too): dir is root's, 0700, and only wazero in the
+// daemon's processes writes it.
+func Shared(dir string) (wazero.CompilationCache, error) {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("compcache: %w", err)
+	}
+	if st, err := os.Stat(root); err != nil {
+		return nil, fmt.Errorf("compcache: shared dir: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("compcache: shared dir %s: %w", root, unix.ENOTDIR)
+	}
+	wz, err := wazero.NewCompilationCacheWithDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("compcache: shared dir: %w", err)
+	}
+	return wz, nil
+}
+
 // CompilationCache returns wazero's cache for
 // wazero.RuntimeConfig.WithCompilationCache. The Cache owns it: do not
 // close it directly.

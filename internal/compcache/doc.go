@@ -77,7 +77,9 @@
 // wazero writes entries lazily, on a compile miss. Sweep records the new ones
 // (complete files, as wazero renames them into place) and evicts. The trust
 // assumption: a file that appears while the Cache is open was written by
-// wazero in this process (the directory is 0700 and locked). An inotify
+// wazero in this process or in one of the daemon's pod servers, which use
+// the directory through Shared (it is 0700, root's, and locked against a
+// second owner). An inotify
 // watch on the version directory reports every open and rename, which is how
 // disk hits, invisible otherwise, move an entry to the front of the LRU order.
 // A recorded entry whose inode, size, mtime or ctime changed is re-hashed:

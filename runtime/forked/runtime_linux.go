@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -114,18 +113,9 @@ func New(cfg Config) (*Runtime, error) {
 // containers' overlay mounts), and their root mount points. Those workers
 // are gone: a worker ends when its daemon connection drops.
 func (r *Runtime) sweep() error {
-	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(r.jobsDir))
-	if err != nil {
+	// The job dir's own (shared) mount stays.
+	if err := unmountBelow(r.jobsDir, false); err != nil {
 		return err
-	}
-	// Deepest first; the job dir's own (shared) mount stays.
-	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) > len(mounts[j].Mountpoint) })
-	for _, m := range mounts {
-		if strings.HasPrefix(m.Mountpoint, r.jobsDir+"/") {
-			if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-				return fmt.Errorf("unmount stale %s: %w", m.Mountpoint, err)
-			}
-		}
 	}
 	for _, d := range []string{r.jobsDir, r.rootsDir} {
 		ents, err := os.ReadDir(d)
@@ -136,6 +126,39 @@ func (r *Runtime) sweep() error {
 			if err := os.RemoveAll(filepath.Join(d, e.Name())); err != nil {
 				return fmt.Errorf("remove stale %s: %w", e.Name(), err)
 			}
+		}
+	}
+	return nil
+}
+
+// RemoveState removes a runtime's state dir once its owner is gone: every
+// mount below it (the job dirs' binds, the shared jobs mount), deepest
+// first, then the files. Workers of that runtime are gone: a worker ends
+// when its parent's connection drops.
+func RemoveState(stateDir string) error {
+	if err := unmountBelow(stateDir, true); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(stateDir); err != nil {
+		return fmt.Errorf("remove %s: %w", stateDir, err)
+	}
+	return nil
+}
+
+// unmountBelow detaches every mount below dir, deepest first, and dir's own
+// when self is set.
+func unmountBelow(dir string, self bool) error {
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return err
+	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) > len(mounts[j].Mountpoint) })
+	for _, m := range mounts {
+		if m.Mountpoint == dir && !self {
+			continue
+		}
+		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("unmount %s: %w", m.Mountpoint, err)
 		}
 	}
 	return nil
@@ -201,6 +224,18 @@ func (r *Runtime) take(ctx context.Context, netns string) (*worker, error) {
 	if ws := r.idle[netns]; len(ws) > 0 {
 		w, r.idle[netns] = ws[0], ws[1:]
 	}
+	r.mu.Unlock()
+	r.Warm(ctx, netns)
+	if w != nil {
+		return w, nil
+	}
+	return r.start(netns)
+}
+
+// Warm tops up the pool of idle workers for netns in the background (a pod
+// server warms its pod's pool before the first container starts).
+func (r *Runtime) Warm(ctx context.Context, netns string) {
+	r.mu.Lock()
 	refill := r.cfg.PoolSize > 0 && !r.closed
 	if refill {
 		r.refills.Add(1)
@@ -212,10 +247,6 @@ func (r *Runtime) take(ctx context.Context, netns string) (*worker, error) {
 			r.refill(context.WithoutCancel(ctx), netns)
 		}()
 	}
-	if w != nil {
-		return w, nil
-	}
-	return r.start(netns)
 }
 
 func (r *Runtime) refill(ctx context.Context, netns string) {

@@ -47,6 +47,13 @@ func main() {
 			d = time.Duration(s * float64(time.Second))
 		}
 		time.Sleep(d)
+		if len(rest) > 1 { // sleep DURATION EXIT: then exit with that code
+			n, err := strconv.Atoi(rest[1])
+			if err != nil {
+				fail(2, "sleep: bad exit code %q", rest[1])
+			}
+			os.Exit(n)
+		}
 	case "exit":
 		need(1)
 		n, err := strconv.Atoi(rest[0])

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/log"
+	"github.com/sirupsen/logrus"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/compcache"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/events"
+	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/forked"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
+	"github.com/wasm-sandboxer/wasm-sandboxer/sandboxer"
+	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+)
+
+// podServerRole is the first argument that makes this binary the pod
+// server of one forked sandbox (started by the daemon, never by hand).
+const podServerRole = "pod-server"
+
+// podServers starts pod servers by re-executing this binary in its
+// pod-server role with the daemon's settings.
+type podServers struct {
+	spawner podserver.Spawner
+}
+
+var _ sandboxer.PodServers = podServers{}
+
+func newPodServers(o options, workerBinary string) podServers {
+	return podServers{spawner: podserver.Spawner{
+		// The running binary, even when a newer one replaced it on disk.
+		Binary: "/proc/self/exe",
+		Name:   os.Args[0],
+		Args: []string{podServerRole,
+			"--log-level", o.logLevel,
+			"--containerd-address", o.containerdAddress,
+			"--compile-cache", filepath.Join(o.stateDir, "compile-cache"),
+			"--worker-binary", workerBinary,
+			"--worker-pool-size", strconv.Itoa(o.workerPoolSize),
+		},
+		Stderr: os.Stderr,
+	}}
+}
+
+func (p podServers) Spawn(ctx context.Context, id, socket, dir, netns string) (sandboxer.PodServer, error) {
+	return p.spawner.Spawn(ctx, socket, "--sandbox", id, "--dir", dir, "--netns", netns)
+}
+
+func (p podServers) Attach(ctx context.Context, socket string) (sandboxer.PodServer, error) {
+	return podserver.Dial(ctx, socket)
+}
+
+func (p podServers) Clean(_ context.Context, dir string) error { return forked.RemoveState(dir) }
+
+type podServerOptions struct {
+	sandbox, socket, dir, netns string
+	containerdAddress           string
+	compileCache                string
+	workerBinary                string
+	workerPoolSize              int
+	logLevel                    string
+}
+
+// podServerMain runs the pod server of one forked sandbox: its task API
+// endpoint and the forked runtime of its modules, in a process that
+// outlives the daemon (docs/RATIONALE.md, "Why does a forked pod have a
+// process of its own?").
+func podServerMain(args []string) int {
+	var o podServerOptions
+	fs := flag.NewFlagSet("wasm-sandboxer "+podServerRole, flag.ContinueOnError)
+	fs.StringVar(&o.sandbox, "sandbox", "", "sandbox id")
+	fs.StringVar(&o.socket, "socket", "", "unix socket serving the sandbox's task API")
+	fs.StringVar(&o.dir, "dir", "", "working dir of the forked runtime (removed on exit)")
+	fs.StringVar(&o.netns, "netns", "", "the pod's network namespace")
+	fs.StringVar(&o.containerdAddress, "containerd-address", "", "containerd's gRPC socket")
+	fs.StringVar(&o.compileCache, "compile-cache", "", "the daemon's compiled-code dir")
+	fs.StringVar(&o.workerBinary, "worker-binary", "", "wasm-sandboxer-worker executable")
+	fs.IntVar(&o.workerPoolSize, "worker-pool-size", 2, "idle confined workers kept ready")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level")
+	err := fs.Parse(args)
+	if err == nil {
+		for name, v := range map[string]string{"sandbox": o.sandbox, "socket": o.socket, "dir": o.dir,
+			"containerd-address": o.containerdAddress, "compile-cache": o.compileCache, "worker-binary": o.workerBinary} {
+			if v == "" {
+				err = fmt.Errorf("--%s is required", name)
+			}
+		}
+	}
+	if err == nil {
+		err = runPodServer(o)
+	}
+	if err != nil {
+		podserver.Ready(err)
+		fmt.Fprintf(os.Stderr, "wasm-sandboxer %s: %v\n", podServerRole, err)
+		return 1
+	}
+	return 0
+}
+
+func runPodServer(o podServerOptions) (retErr error) {
+	if err := log.SetLevel(o.logLevel); err != nil {
+		return fmt.Errorf("--log-level %q: %w", o.logLevel, err)
+	}
+	logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano})
+	// The daemon's stderr may be a pipe whose reader goes away with it:
+	// a write then fails instead of ending the pod.
+	signal.Ignore(syscall.SIGPIPE)
+	sigctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ctx := log.WithLogger(context.Background(), log.G(context.Background()).WithFields(log.Fields{
+		"pod-server": os.Getpid(), "sandbox": o.sandbox}))
+
+	cache, err := compcache.Shared(o.compileCache)
+	if err != nil {
+		return err
+	}
+	rt, err := wazero.New(ctx, wazero.WithCompilationCache(cache))
+	if err != nil {
+		return err
+	}
+	defer rt.Close(context.Background())
+	frt, err := forked.New(forked.Config{WorkerBinary: o.workerBinary, StateDir: o.dir, CacheDir: o.compileCache,
+		Compiler: rt, PoolSize: o.workerPoolSize})
+	if err != nil {
+		return fmt.Errorf("forked runtime: %w", err)
+	}
+	// The runtime's workers and files go before the server: the daemon
+	// waits for the connection to close to know they are gone.
+	closeRuntime := sync.OnceValue(func() error {
+		frt.Close()
+		return forked.RemoveState(o.dir)
+	})
+	defer func() { retErr = errors.Join(retErr, closeRuntime()) }()
+	pub, err := events.NewRemote(o.containerdAddress + ".ttrpc")
+	if err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	defer pub.Close()
+	images, client, err := newImageModules(o.containerdAddress)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	opts := []task.ServiceOption{task.WithImageModules(images)}
+	if o.netns != "" {
+		opts = append(opts, task.WithNetNS(o.netns))
+	}
+	tasks := task.NewService(o.sandbox, frt, pub, opts...)
+	srv, err := podserver.Serve(ctx, o.sandbox, o.socket, tasks)
+	if err != nil {
+		return err
+	}
+	frt.Warm(ctx, o.netns)
+	podserver.Ready(nil)
+	log.G(ctx).WithField("socket", o.socket).Info("pod server serving")
+
+	select {
+	case <-srv.ShutdownRequested():
+		log.G(ctx).Info("pod server shut down by the daemon")
+	case <-sigctx.Done():
+		log.G(ctx).Info("pod server stopping on a signal: ending its tasks")
+		tasks.Close(ctx)
+	}
+	err = closeRuntime()
+	srv.Close(ctx)
+	return err
+}

@@ -1,0 +1,256 @@
+package podserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
+	"golang.org/x/sys/unix"
+)
+
+// fakeTasks records the control calls; its task API methods are not used
+// here (the embedded nil interface panics, which the server recovers).
+type fakeTasks struct {
+	taskapi.TTRPCTaskService
+
+	mu        sync.Mutex
+	killBound time.Duration // deadline distance seen by KillAll; -1 = none
+	kills     int
+	closed    bool
+}
+
+func (f *fakeTasks) KillAll(ctx context.Context) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.kills++
+	f.killBound = -1
+	if d, ok := ctx.Deadline(); ok {
+		f.killBound = time.Until(d)
+	}
+}
+
+func (f *fakeTasks) Close(context.Context) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+}
+
+func (f *fakeTasks) Len() int { return 2 }
+
+// The test binary doubles as a pod server: Spawn re-executes it with
+// PODSERVER_TEST_CHILD set.
+func TestMain(m *testing.M) {
+	switch os.Getenv("PODSERVER_TEST_CHILD") {
+	case "":
+		os.Exit(m.Run())
+	case "serve":
+		socket := os.Args[len(os.Args)-1]
+		srv, err := Serve(context.Background(), "child", socket, &fakeTasks{})
+		Ready(err)
+		if err != nil {
+			os.Exit(1)
+		}
+		<-srv.ShutdownRequested()
+		srv.Close(context.Background())
+		os.Exit(0)
+	case "fail":
+		Ready(errors.New("no such runtime"))
+		os.Exit(1)
+	default: // dies before it is ready
+		os.Exit(3)
+	}
+}
+
+func socketIn(t *testing.T) string {
+	d, err := os.MkdirTemp("", "ps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return filepath.Join(d, "t.sock")
+}
+
+func waitGone(t *testing.T, cl *Client, what string) {
+	t.Helper()
+	select {
+	case <-cl.Gone():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Gone not closed after %s", what)
+	}
+}
+
+func TestControl(t *testing.T) {
+	socket := socketIn(t)
+	tasks := &fakeTasks{}
+	srv, err := Serve(context.Background(), "sb", socket, tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(socket); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %v, %v: want mode 0600", st.Mode(), err)
+	}
+	cl, err := Dial(context.Background(), socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cl.Info(context.Background())
+	if err != nil || info != (Info{Tasks: 2, Pid: os.Getpid()}) {
+		t.Fatalf("info %+v, %v", info, err)
+	}
+	if err := cl.KillAll(context.Background(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.KillAll(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if tasks.kills != 2 || tasks.killBound != -1 {
+		t.Fatalf("kills %d, last bound %v; want 2, unbounded", tasks.kills, tasks.killBound)
+	}
+	select {
+	case <-srv.ShutdownRequested():
+		t.Fatal("shutdown requested before Shutdown")
+	default:
+	}
+	if err := cl.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !tasks.closed {
+		t.Fatal("Shutdown did not close the tasks")
+	}
+	<-srv.ShutdownRequested()
+	srv.Close(context.Background())
+	waitGone(t, cl, "the server closed")
+	if _, err := os.Stat(socket); !os.IsNotExist(err) {
+		t.Fatalf("socket left after Close: %v", err)
+	}
+}
+
+func TestKillAllBound(t *testing.T) {
+	socket := socketIn(t)
+	tasks := &fakeTasks{}
+	srv, err := Serve(context.Background(), "sb", socket, tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	cl, err := Dial(context.Background(), socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Detach()
+	if err := cl.KillAll(context.Background(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if tasks.killBound <= 0 || tasks.killBound > time.Hour {
+		t.Fatalf("KillAll bound %v, want at most 1h", tasks.killBound)
+	}
+}
+
+func TestDetachIsNotGone(t *testing.T) {
+	socket := socketIn(t)
+	srv, err := Serve(context.Background(), "sb", socket, &fakeTasks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	cl, err := Dial(context.Background(), socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Detach()
+	if cl.Gone() != nil {
+		t.Fatal("a detached client reports its pod server gone")
+	}
+	// The server serves on: a new client attaches.
+	cl2, err := Dial(context.Background(), socket)
+	if err != nil {
+		t.Fatalf("attach after detach: %v", err)
+	}
+	cl2.Detach()
+}
+
+func TestDialStaleSocket(t *testing.T) {
+	socket := socketIn(t)
+	ln, err := Listen(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(interface{ SetUnlinkOnClose(bool) }).SetUnlinkOnClose(false)
+	ln.Close() // the file stays, no one listens: a pod server that died
+	if _, err := Dial(context.Background(), socket); err == nil || !strings.Contains(err.Error(), socket) {
+		t.Fatalf("dial of a dead pod server's socket: %v", err)
+	}
+}
+
+func spawner(t *testing.T, role string) Spawner {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PODSERVER_TEST_CHILD", role)
+	return Spawner{Binary: exe, Name: "pod-server-test", Stderr: os.Stderr}
+}
+
+func TestSpawn(t *testing.T) {
+	cl, err := spawner(t, "serve").Spawn(context.Background(), socketIn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cl.Info(context.Background())
+	if err != nil || info.Pid == os.Getpid() || info.Pid == 0 {
+		t.Fatalf("spawned pod server info %+v, %v", info, err)
+	}
+	sid, err := unix.Getsid(info.Pid)
+	if err != nil || sid != info.Pid {
+		t.Fatalf("pod server session %d, %v: want a session of its own (%d)", sid, err, info.Pid)
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", info.Pid))
+	if !strings.HasPrefix(string(cmdline), "pod-server-test\x00") {
+		t.Fatalf("argv %q, want the Spawner's name first", cmdline)
+	}
+	if err := cl.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, cl, "Shutdown")
+}
+
+func TestSpawnedServerKilled(t *testing.T) {
+	cl, err := spawner(t, "serve").Spawn(context.Background(), socketIn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cl.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(info.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, cl, "SIGKILL")
+}
+
+func TestSpawnFailures(t *testing.T) {
+	for role, want := range map[string]string{
+		"fail": "could not start: no such runtime",
+		"die":  "exited before it was ready",
+	} {
+		t.Run(role, func(t *testing.T) {
+			_, err := spawner(t, role).Spawn(context.Background(), socketIn(t))
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("spawn %s: %v, want %q", role, err, want)
+			}
+		})
+	}
+	sp := Spawner{Binary: "/nonexistent/wasm-sandboxer"}
+	if _, err := sp.Spawn(context.Background(), socketIn(t)); err == nil || !strings.Contains(err.Error(), "/nonexistent/wasm-sandboxer") {
+		t.Fatalf("spawn of a missing binary: %v", err)
+	}
+}

@@ -1,0 +1,142 @@
+package podserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/log"
+	"github.com/containerd/ttrpc"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpcerr"
+)
+
+// controlService is the ttrpc service the daemon calls on a pod server.
+// It is served on the task socket (mode 0600, root's) next to the task API.
+const controlService = "wasm_sandboxer.podserver.v1.Control"
+
+// The control methods.
+const (
+	methodKillAll  = "KillAll"  // durationpb.Duration (0: no bound) → Empty
+	methodShutdown = "Shutdown" // Empty → Empty; the server then exits
+	methodInfo     = "Info"     // Empty → Struct{tasks, pid}
+)
+
+// Tasks is what a Server needs of a sandbox's task service.
+type Tasks interface {
+	taskapi.TTRPCTaskService
+	// KillAll kills every task and waits for their exits or ctx.
+	KillAll(ctx context.Context)
+	// Close releases every task: the sandbox goes away.
+	Close(ctx context.Context)
+	// Len is the number of tasks.
+	Len() int
+}
+
+// Server serves a sandbox's task API and the control API on one socket.
+type Server struct {
+	id    string
+	tasks Tasks
+	srv   *ttrpc.Server
+
+	socket       string
+	shutdown     chan struct{} // closed once the daemon asked for Shutdown
+	shutdownOnce sync.Once
+}
+
+// Listen opens a unix socket only root can use, replacing a stale file.
+func Listen(socket string) (net.Listener, error) {
+	if err := os.Remove(socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket %s: %w", socket, err)
+	}
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", socket, err)
+	}
+	if err := os.Chmod(socket, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("chmod %s: %w", socket, err)
+	}
+	return ln, nil
+}
+
+// Serve listens on socket and serves tasks (sandbox id) there, in the
+// background, until Close.
+func Serve(ctx context.Context, id, socket string, tasks Tasks) (*Server, error) {
+	ln, err := Listen(socket)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := ttrpc.NewServer(ttrpc.WithUnaryServerInterceptor(rpcerr.TTRPCInterceptor))
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("task server: %w", err)
+	}
+	s := &Server{id: id, tasks: tasks, srv: srv, socket: socket, shutdown: make(chan struct{})}
+	taskapi.RegisterTTRPCTaskService(srv, tasks)
+	srv.RegisterService(controlService, &ttrpc.ServiceDesc{Methods: map[string]ttrpc.Method{
+		methodKillAll:  s.killAll,
+		methodShutdown: s.shutdownTasks,
+		methodInfo:     s.info,
+	}})
+	go func() {
+		if err := srv.Serve(context.WithoutCancel(ctx), ln); err != nil && !errors.Is(err, ttrpc.ErrServerClosed) {
+			log.G(ctx).WithError(err).WithField("sandbox", id).Error("task server")
+		}
+	}()
+	return s, nil
+}
+
+// ShutdownRequested is closed once the daemon called Shutdown: the tasks
+// are released and the server should Close.
+func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdown }
+
+// Close stops serving: requests under way (a Wait being answered) get a
+// moment to finish, then every connection closes and the socket goes.
+func (s *Server) Close(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	s.srv.Shutdown(sctx) //nolint:errcheck // Close below ends what is left
+	cancel()
+	if err := s.srv.Close(); err != nil {
+		log.G(ctx).WithError(err).WithField("sandbox", s.id).Warn("close task server")
+	}
+	os.Remove(s.socket)
+}
+
+func (s *Server) killAll(ctx context.Context, unmarshal func(any) error) (any, error) {
+	var d durationpb.Duration
+	if err := unmarshal(&d); err != nil {
+		return nil, err
+	}
+	if t := d.AsDuration(); t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	s.tasks.KillAll(ctx)
+	return &emptypb.Empty{}, nil
+}
+
+func (s *Server) shutdownTasks(ctx context.Context, unmarshal func(any) error) (any, error) {
+	if err := unmarshal(&emptypb.Empty{}); err != nil {
+		return nil, err
+	}
+	s.tasks.Close(ctx)
+	s.shutdownOnce.Do(func() { close(s.shutdown) })
+	return &emptypb.Empty{}, nil
+}
+
+func (s *Server) info(ctx context.Context, unmarshal func(any) error) (any, error) {
+	if err := unmarshal(&emptypb.Empty{}); err != nil {
+		return nil, err
+	}
+	return structpb.NewStruct(map[string]any{"tasks": s.tasks.Len(), "pid": os.Getpid()})
+}

@@ -1,0 +1,237 @@
+package sandboxer
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	api "github.com/containerd/containerd/api/services/sandbox/v1"
+	"github.com/containerd/errdefs"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
+)
+
+// fakePods stands for the pod server processes: it records what the
+// controller asks of them.
+type fakePods struct {
+	mu       sync.Mutex
+	servers  map[string]*fakePod // by socket
+	spawned  []string            // dirs
+	cleaned  []string
+	attachOK bool
+}
+
+func newFakePods() *fakePods { return &fakePods{servers: map[string]*fakePod{}, attachOK: true} }
+
+type fakePod struct {
+	netns    string
+	gone     chan struct{}
+	killed   []time.Duration
+	shutdown bool
+	detached bool
+	mu       sync.Mutex
+}
+
+func (f *fakePods) Spawn(_ context.Context, _, socket, dir, netns string) (PodServer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	p := &fakePod{netns: netns, gone: make(chan struct{})}
+	f.servers[socket] = p
+	f.spawned = append(f.spawned, dir)
+	return p, nil
+}
+
+func (f *fakePods) Attach(_ context.Context, socket string) (PodServer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.servers[socket]
+	if !ok || !f.attachOK {
+		return nil, errors.New("connection refused")
+	}
+	p.mu.Lock()
+	p.detached = false
+	p.mu.Unlock()
+	return p, nil
+}
+
+func (f *fakePods) Clean(_ context.Context, dir string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cleaned = append(f.cleaned, dir)
+	return os.RemoveAll(dir)
+}
+
+func (f *fakePods) wasCleaned(dir string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Contains(f.cleaned, dir)
+}
+
+func (p *fakePod) KillAll(_ context.Context, timeout time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.killed = append(p.killed, timeout)
+	return nil
+}
+
+func (p *fakePod) Shutdown(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.shutdown = true
+	close(p.gone) // a pod server exits after Shutdown
+	return nil
+}
+
+func (p *fakePod) Detach() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.detached = true
+}
+
+func (p *fakePod) Info(context.Context) (podserver.Info, error) { return podserver.Info{Tasks: 3}, nil }
+func (p *fakePod) Gone() <-chan struct{}                        { return p.gone }
+
+func newForkedController(t *testing.T, dir string, pods *fakePods) *Controller {
+	t.Helper()
+	c, err := New(context.Background(), Config{StateDir: dir, Runtime: noRuntime{}, PodServers: pods, Publisher: nopPublisher{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+func startForked(t *testing.T, c *Controller, id string) *api.ControllerStartResponse {
+	t.Helper()
+	if _, err := c.Create(bg(), &api.ControllerCreateRequest{SandboxID: id, NetnsPath: "/var/run/netns/" + id,
+		Annotations: map[string]string{AnnotationRuntime: string(ModeForked)}}); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	resp, err := c.Start(bg(), &api.ControllerStartRequest{SandboxID: id})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return resp
+}
+
+// TestForkedSandboxLivesInPodServer: a forked sandbox's endpoint is its pod
+// server's socket; Stop, Status and Shutdown go to that pod server.
+func TestForkedSandboxLivesInPodServer(t *testing.T) {
+	pods := newFakePods()
+	c := newForkedController(t, stateDir(t), pods)
+	resp := startForked(t, c, "f1")
+	p := pods.servers[resp.Address[len("ttrpc+unix://"):]]
+	if p == nil || p.netns != "/var/run/netns/f1" || resp.Version != TaskAPIVersion {
+		t.Fatalf("address %q: no pod server spawned for it (%v)", resp.Address, pods.servers)
+	}
+	st, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "f1", Verbose: true})
+	if err != nil || st.State != StateReady || st.Info["tasks"] != "3" || st.Info["mode"] != "forked" {
+		t.Fatalf("status %v, %v", st, err)
+	}
+	if _, err := c.Stop(bg(), &api.ControllerStopRequest{SandboxID: "f1", TimeoutSecs: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.killed, []time.Duration{7 * time.Second}) {
+		t.Fatalf("pod server kills %v, want one bounded by 7s", p.killed)
+	}
+	if _, err := c.Shutdown(bg(), &api.ControllerShutdownRequest{SandboxID: "f1"}); err != nil {
+		t.Fatal(err)
+	}
+	if !p.shutdown {
+		t.Fatal("Shutdown did not reach the pod server")
+	}
+	if _, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "f1"}); !errdefs.IsNotFound(err) {
+		t.Fatalf("status after shutdown: %v", err)
+	}
+}
+
+// TestPodServerDeathStopsSandbox: a pod server that dies takes its tasks
+// with it: the sandbox is stopped (Wait returns 137) and its dir cleaned.
+func TestPodServerDeathStopsSandbox(t *testing.T) {
+	pods := newFakePods()
+	dir := stateDir(t)
+	c := newForkedController(t, dir, pods)
+	startForked(t, c, "f2")
+	startForked(t, c, "other")
+	waited := make(chan *api.ControllerWaitResponse, 1)
+	go func() {
+		r, _ := c.Wait(bg(), &api.ControllerWaitRequest{SandboxID: "f2"})
+		waited <- r
+	}()
+	close(pods.servers[c.socketPath("f2")].gone)
+	select {
+	case r := <-waited:
+		if r == nil || r.ExitStatus != exitHostGone {
+			t.Fatalf("wait %v, want exit %d", r, exitHostGone)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait did not return after the pod server died")
+	}
+	if st, _ := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "f2"}); st.State != StateNotReady {
+		t.Fatalf("state %s after the pod server died", st.State)
+	}
+	if st, _ := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "other"}); st.State != StateReady {
+		t.Fatalf("another sandbox is %s", st.State)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !pods.wasCleaned(c.podDir("f2")) {
+		if time.Now().After(deadline) {
+			t.Fatal("the dead pod server's dir was not cleaned")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := c.Shutdown(bg(), &api.ControllerShutdownRequest{SandboxID: "f2"}); err != nil {
+		t.Fatalf("shutdown of a sandbox whose pod server died: %v", err)
+	}
+}
+
+// TestRestartReattachesPodServers: a restarted daemon attaches again to the
+// pod servers that run on; a sandbox whose pod server is gone is stopped,
+// and the dirs of pod servers no sandbox owns are removed.
+func TestRestartReattachesPodServers(t *testing.T) {
+	pods := newFakePods()
+	dir := stateDir(t)
+	c1, err := New(context.Background(), Config{StateDir: dir, Runtime: noRuntime{}, PodServers: pods, Publisher: nopPublisher{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startForked(t, c1, "alive")
+	startForked(t, c1, "dead")
+	stale := filepath.Join(dir, "pods", "0123456789abcdef")
+	if err := os.MkdirAll(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c1.Close(context.Background())
+	alive := pods.servers[c1.socketPath("alive")]
+	if !alive.detached || alive.shutdown {
+		t.Fatal("a stopping daemon must detach from its pod servers, not shut them down")
+	}
+	delete(pods.servers, c1.socketPath("dead")) // it died while the daemon was down
+
+	c2 := newForkedController(t, dir, pods)
+	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "alive", Verbose: true}); err != nil || st.State != StateReady || st.Info["tasks"] != "3" {
+		t.Fatalf("re-attached sandbox: %v, %v", st, err)
+	}
+	if alive.detached {
+		t.Fatal("pod server not attached again")
+	}
+	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "dead"}); err != nil || st.State != StateNotReady {
+		t.Fatalf("sandbox whose pod server died: %v, %v", st, err)
+	}
+	for _, d := range []string{stale, c2.podDir("dead")} {
+		if !pods.wasCleaned(d) {
+			t.Errorf("%s not cleaned (cleaned: %v)", d, pods.cleaned)
+		}
+	}
+	if pods.wasCleaned(c2.podDir("alive")) {
+		t.Error("the live pod server's dir was cleaned")
+	}
+}
