@@ -2,6 +2,7 @@ package podserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -68,7 +69,16 @@ func (cl *Client) KillAll(ctx context.Context, timeout time.Duration) error {
 
 // Shutdown releases every task; the pod server then exits.
 func (cl *Client) Shutdown(ctx context.Context) error {
-	return cl.call(ctx, methodShutdown, &emptypb.Empty{}, &emptypb.Empty{})
+	err := cl.c.Call(ctx, controlService, methodShutdown, &emptypb.Empty{}, &emptypb.Empty{})
+	if errors.Is(err, ttrpc.ErrClosed) {
+		// The server exits once its tasks are shut down; its answer may
+		// lose the race with its exit. Either way it is gone.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pod server %s: %w", methodShutdown, errgrpc.ToNative(err))
+	}
+	return nil
 }
 
 // Info is what a pod server reports of itself.

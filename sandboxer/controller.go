@@ -142,6 +142,7 @@ func (c *Controller) restoreHost(ctx context.Context, sb *sandbox) error {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if sb.state.Mode != ModeForked {
+		log.G(ctx).WithField("sandbox", sb.state.ID).Warn("goroutine-mode sandbox: modules that were running ended with the previous daemon; containerd reports them exited (137)")
 		return c.startHostLocked(ctx, sb)
 	}
 	if c.cfg.PodServers == nil {

@@ -157,6 +157,8 @@ func (manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 		log.G(ctx).WithError(err).WithField("rootfs", rootfs).Warn("unmount rootfs")
 	}
 	shutdownOwnSandbox(ctx, id)
+	log.G(ctx).WithFields(log.Fields{"id": id, "exit": exitDaemonGone}).
+		Warn("the task's endpoint went away with its module (wasm-sandboxer stopped with goroutine-mode modules running, or a forked pod's pod server died): task reported exited")
 	return shim.StopStatus{ExitStatus: exitDaemonGone, ExitedAt: time.Now()}, nil
 }
 
