@@ -6,7 +6,7 @@
 #   hack/devenv.sh restart-sandboxer DIR [TERM|KILL]   restart the daemon only
 #   hack/devenv.sh kill-sandboxer DIR [TERM|KILL]      end the daemon only
 #   hack/devenv.sh stop-sandboxer DIR | start-sandboxer DIR
-#   hack/devenv.sh restart-containerd DIR
+#   hack/devenv.sh restart-containerd DIR | stop-containerd DIR | start-containerd DIR
 #
 # Nothing is shared with a system containerd: sockets, root, state, netns
 # mounts, CNI config and NRI all live under DIR. The binaries come from
@@ -239,5 +239,7 @@ kill-sandboxer) kill_sandboxer "${2:?DIR}" "${3:-TERM}" ;;
 stop-sandboxer) stop_pid "${2:?DIR}/sandboxer.pid" wasm-sandboxer ;;
 start-sandboxer) start_sandboxer "${2:?DIR}" ;;
 restart-containerd) restart_containerd "${2:?DIR}" ;;
-*) die "usage: $0 start|stop DIR | restart-sandboxer|kill-sandboxer DIR [TERM|KILL] | stop-sandboxer|start-sandboxer DIR | restart-containerd DIR" ;;
+stop-containerd) stop_pid "${2:?DIR}/containerd.pid" containerd && rm -f "$2/containerd.sock" "$2/containerd.sock.ttrpc" ;;
+start-containerd) start_containerd "${2:?DIR}" ;;
+*) die "usage: $0 start|stop DIR | restart-sandboxer|kill-sandboxer DIR [TERM|KILL] | stop-sandboxer|start-sandboxer DIR | restart-containerd|stop-containerd|start-containerd DIR" ;;
 esac
