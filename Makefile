@@ -10,7 +10,7 @@ GO ?= go
 # containerd is built from the version go.mod pins, never downloaded.
 CONTAINERD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
 
-.PHONY: help build containerd crictl wasm images demo ctr-demo cri-latency compile-cache-figures test test-unit test-integration check clean
+.PHONY: help build containerd crictl wasm images demo ctr-demo cri-latency compile-cache-figures test test-unit test-integration fuzz check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -57,6 +57,16 @@ test-unit: ## go test -race of every package
 
 test-integration: build containerd images ## end-to-end tests through CRI against a private containerd (root)
 	WASM_SANDBOXER_OUT=$(OUT) $(GO) test -race -count=1 -tags integration -timeout 20m ./integration/...
+
+FUZZTIME ?= 30s
+# package:target of every fuzz target; seed corpora are committed with them.
+FUZZ_TARGETS := ./internal/wasispec:FuzzFromSpec ./internal/wasmimage:FuzzResolve ./sandboxer:FuzzParseState
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 30s): spec translation, image parser, state loader
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 check: ## fail when gofmt, go vet or go mod tidy would change anything
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
