@@ -87,19 +87,28 @@ func waitGone(t *testing.T, cl *Client, what string) {
 	}
 }
 
-func TestControl(t *testing.T) {
+// serveAndDial serves fake tasks on a fresh socket and dials it; the
+// server is closed at cleanup.
+func serveAndDial(t *testing.T) (*Server, *Client, *fakeTasks, string) {
+	t.Helper()
 	socket := socketIn(t)
 	tasks := &fakeTasks{}
 	srv, err := Serve(context.Background(), "sb", socket, tasks)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, err := os.Stat(socket); err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("socket %v, %v: want mode 0600", st.Mode(), err)
-	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
 	cl, err := Dial(context.Background(), socket)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return srv, cl, tasks, socket
+}
+
+func TestControl(t *testing.T) {
+	srv, cl, tasks, socket := serveAndDial(t)
+	if st, err := os.Stat(socket); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %v, %v: want mode 0600", st.Mode(), err)
 	}
 	info, err := cl.Info(context.Background())
 	if err != nil || info != (Info{Tasks: 2, Pid: os.Getpid()}) {
@@ -134,17 +143,7 @@ func TestControl(t *testing.T) {
 }
 
 func TestKillAllBound(t *testing.T) {
-	socket := socketIn(t)
-	tasks := &fakeTasks{}
-	srv, err := Serve(context.Background(), "sb", socket, tasks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
-	cl, err := Dial(context.Background(), socket)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cl, tasks, _ := serveAndDial(t)
 	defer cl.Detach()
 	if err := cl.KillAll(context.Background(), time.Hour); err != nil {
 		t.Fatal(err)
@@ -155,16 +154,7 @@ func TestKillAllBound(t *testing.T) {
 }
 
 func TestDetachIsNotGone(t *testing.T) {
-	socket := socketIn(t)
-	srv, err := Serve(context.Background(), "sb", socket, &fakeTasks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
-	cl, err := Dial(context.Background(), socket)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cl, _, socket := serveAndDial(t)
 	cl.Detach()
 	if cl.Gone() != nil {
 		t.Fatal("a detached client reports its pod server gone")

@@ -9,6 +9,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/events"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasmimage"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
@@ -20,6 +21,22 @@ type imageModules struct {
 }
 
 var _ task.ImageModules = imageModules{}
+
+// containerdClients opens what the daemon and pod servers use of
+// containerd: the task event forwarder (to <address>.ttrpc) and the image
+// modules (a client of <address>). closeAll releases both.
+func containerdClients(address string) (pub *events.Forwarder, images imageModules, closeAll func(), err error) {
+	pub, err = events.NewRemote(address + ".ttrpc")
+	if err != nil {
+		return nil, imageModules{}, nil, fmt.Errorf("events: %w", err)
+	}
+	images, client, err := newImageModules(address)
+	if err != nil {
+		pub.Close()
+		return nil, imageModules{}, nil, err
+	}
+	return pub, images, func() { client.Close(); pub.Close() }, nil
+}
 
 func newImageModules(address string) (imageModules, interface{ Close() error }, error) {
 	c, err := containerd.New(address)

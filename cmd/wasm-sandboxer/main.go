@@ -21,7 +21,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/compcache"
-	"github.com/wasm-sandboxer/wasm-sandboxer/internal/events"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpcerr"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/version"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
@@ -100,16 +99,11 @@ func run(o options) error {
 		return err
 	}
 	defer rt.Close(context.Background())
-	pub, err := events.NewRemote(o.containerdAddress + ".ttrpc")
-	if err != nil {
-		return fmt.Errorf("events: %w", err)
-	}
-	defer pub.Close()
-	images, client, err := newImageModules(o.containerdAddress)
+	pub, images, closeClients, err := containerdClients(o.containerdAddress)
 	if err != nil {
 		return err
 	}
-	defer client.Close()
+	defer closeClients()
 	pods, err := newForked(ctx, o)
 	if err != nil {
 		return err

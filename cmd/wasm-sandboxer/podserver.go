@@ -17,7 +17,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/compcache"
-	"github.com/wasm-sandboxer/wasm-sandboxer/internal/events"
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/forked"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
@@ -142,16 +141,11 @@ func runPodServer(o podServerOptions) (retErr error) {
 		return forked.RemoveState(o.dir)
 	})
 	defer func() { retErr = errors.Join(retErr, closeRuntime()) }()
-	pub, err := events.NewRemote(o.containerdAddress + ".ttrpc")
-	if err != nil {
-		return fmt.Errorf("events: %w", err)
-	}
-	defer pub.Close()
-	images, client, err := newImageModules(o.containerdAddress)
+	pub, images, closeClients, err := containerdClients(o.containerdAddress)
 	if err != nil {
 		return err
 	}
-	defer client.Close()
+	defer closeClients()
 	opts := []task.ServiceOption{task.WithImageModules(images)}
 	if o.netns != "" {
 		opts = append(opts, task.WithNetNS(o.netns))
