@@ -1,6 +1,7 @@
 package tasktest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/api/types"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
@@ -88,6 +90,9 @@ func Hammer(t *testing.T, rt task.Runtime, n, par int, extra map[string]Probe) i
 	}
 	bundles := t.TempDir()
 	life := func(id string) error {
+		// A bound per lifecycle, not for the whole hammer (the fixture's).
+		ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), Namespace), time.Minute)
+		defer cancel()
 		dir := filepath.Join(bundles, id)
 		if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
 			return err
@@ -98,17 +103,17 @@ func Hammer(t *testing.T, rt task.Runtime, n, par int, extra map[string]Probe) i
 		}
 		req := &taskapi.CreateTaskRequest{ID: id, Bundle: dir,
 			Rootfs: []*types.Mount{{Type: "bind", Source: src.rootfs, Options: []string{"rbind", "ro"}}}}
-		if _, err := f.client.Create(f.ctx, req); err != nil {
+		if _, err := f.client.Create(ctx, req); err != nil {
 			return fmt.Errorf("create %s: %w", id, err)
 		}
-		if _, err := f.client.Start(f.ctx, &taskapi.StartRequest{ID: id}); err != nil {
+		if _, err := f.client.Start(ctx, &taskapi.StartRequest{ID: id}); err != nil {
 			return fmt.Errorf("start %s: %w", id, err)
 		}
-		w, err := f.client.Wait(f.ctx, &taskapi.WaitRequest{ID: id})
+		w, err := f.client.Wait(ctx, &taskapi.WaitRequest{ID: id})
 		if err != nil || w.ExitStatus != 0 {
 			return fmt.Errorf("wait %s: %v, exit %d", id, err, w.GetExitStatus())
 		}
-		if _, err := f.client.Delete(f.ctx, &taskapi.DeleteRequest{ID: id}); err != nil {
+		if _, err := f.client.Delete(ctx, &taskapi.DeleteRequest{ID: id}); err != nil {
 			return fmt.Errorf("delete %s: %w", id, err)
 		}
 		return nil
