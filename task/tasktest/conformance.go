@@ -3,6 +3,7 @@ package tasktest
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,7 +21,7 @@ import (
 // Run runs the whole conformance table against the runtime newRuntime
 // returns. Every case gets its own runtime and task service.
 func Run(t *testing.T, newRuntime NewRuntime) {
-	for _, c := range cases {
+	for _, c := range slices.Concat(cases, execCases, resourceCases, eventCases) {
 		t.Run(c.name, func(t *testing.T) {
 			c.run(t, newFixture(t, newRuntime))
 		})
@@ -230,10 +231,6 @@ var cases = []testCase{
 	{"unsupported calls answer NotImplemented", func(t *testing.T, f *fixture) {
 		f.create(newBundle(t, []string{"/spin.wasm"}, nil), "ni")
 		calls := map[string]func() error{
-			"Exec": func() error {
-				_, err := f.client.Exec(f.ctx, &taskapi.ExecProcessRequest{ID: "ni", ExecID: "e"})
-				return err
-			},
 			"ResizePty": func() error { _, err := f.client.ResizePty(f.ctx, &taskapi.ResizePtyRequest{ID: "ni"}); return err },
 			"Checkpoint": func() error {
 				_, err := f.client.Checkpoint(f.ctx, &taskapi.CheckpointTaskRequest{ID: "ni"})
