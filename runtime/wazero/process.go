@@ -51,6 +51,21 @@ func moduleConfig(cfg wasispec.Config, root *confinedfs.FS, mounts []*confinedfs
 	return mc
 }
 
+// sleepUntilDone is a module's nanosleep (poll_oneoff on a clock) that a
+// kill cuts short: wazero only checks the context between guest
+// instructions, so a module sleeping in the host would otherwise outlive
+// its kill by the rest of its sleep.
+func sleepUntilDone(ctx context.Context) func(ns int64) {
+	return func(ns int64) {
+		t := time.NewTimer(time.Duration(ns))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
 // process is one module instance run by a goroutine.
 type process struct {
 	rt       *Runtime
@@ -82,7 +97,7 @@ func newProcess(r *Runtime, id, digest string, compiled wazero.CompiledModule, c
 	ctx, cancel := context.WithCancel(context.Background())
 	mem := newAllocator(g.budget)
 	p := &process{
-		rt: r, id: id, digest: digest, compiled: compiled, cfg: cfg,
+		rt: r, id: id, digest: digest, compiled: compiled, cfg: cfg.WithNanosleep(sleepUntilDone(ctx)),
 		root: root, mounts: mounts, ios: ios, mem: mem, group: g,
 		ctx: withAllocator(ctx, mem), cancel: cancel,
 		done: make(chan struct{}),

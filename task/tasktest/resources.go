@@ -191,6 +191,13 @@ var resourceCases = []testCase{
 		if err := f.kill("sg", syscall.SIGTERM); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "already finished") {
 			t.Fatalf("kill of an exited task: %v, want NotFound (process already finished)", err)
 		}
+		// A module sleeping in the host is ended too.
+		f.create(demoBundle(t, "sleep", "1h"), "sleeper")
+		f.start("sleeper")
+		if err := f.kill("sleeper", syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		expectCode(t, "sleeping module", f.wait("sleeper"), 130)
 	}},
 }
 
