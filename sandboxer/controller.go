@@ -387,12 +387,18 @@ func (c *Controller) Shutdown(ctx context.Context, r *api.ControllerShutdownRequ
 	return &api.ControllerShutdownResponse{}, nil
 }
 
-// Metrics is not implemented yet.
+// Metrics is the pod's total resource use: its tasks' stats summed
+// (task.Service.Metrics).
 func (c *Controller) Metrics(ctx context.Context, r *api.ControllerMetricsRequest) (*api.ControllerMetricsResponse, error) {
-	if _, err := c.get(r.SandboxID); err != nil {
+	sb, err := c.get(r.SandboxID)
+	if err != nil {
 		return nil, err
 	}
-	return nil, fmt.Errorf("sandbox metrics are not implemented by wasm-sandboxer yet: %w", errdefs.ErrNotImplemented)
+	m, err := sb.tasks.Metrics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &api.ControllerMetricsResponse{Metrics: m}, nil
 }
 
 // Update accepts containerd's sandbox metadata updates; nothing of it
