@@ -45,7 +45,9 @@ func (s *Service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (_ *e
 	if ps.Terminal {
 		return nil, fmt.Errorf("%s: process.terminal asks for a terminal: WASI modules have no tty: %w", what, errdefs.ErrNotImplemented)
 	}
+	s.mu.Lock()
 	spec := *c.spec
+	s.mu.Unlock()
 	spec.Process = &ps
 	cfg, err := wasispec.FromSpec(&spec, statDir)
 	if err != nil {
@@ -77,7 +79,7 @@ func (s *Service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (_ *e
 		ID: r.ID + "/" + r.ExecID, ContainerID: r.ID, Rootfs: c.rootfs, Config: cfg,
 		Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr,
 		Image: s.images, NetNS: s.netns, Parent: c.init.p,
-		CgroupsPath: linuxOf(c.spec).CgroupsPath, Resources: linuxOf(c.spec).Resources,
+		CgroupsPath: linuxOf(&spec).CgroupsPath, Resources: linuxOf(&spec).Resources,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)

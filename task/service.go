@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -128,15 +129,29 @@ func (s *Service) procOf(id, execID string) (*container, *proc, error) {
 }
 
 // Create mounts the rootfs, reads config.json and prepares the module.
-func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *taskapi.CreateTaskResponse, retErr error) {
+// It never answers NotImplemented: containerd takes that as "this shim
+// speaks an older task API", downgrades to v2 and retries, and the caller
+// then sees "service containerd.task.v2.Task" instead of the reason
+// (core/runtime/v2/task_manager.go). What is unsupported (a terminal, a
+// component) is InvalidArgument here.
+func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (*taskapi.CreateTaskResponse, error) {
+	resp, err := s.create(ctx, r)
+	if errdefs.IsNotImplemented(err) {
+		msg := strings.TrimSuffix(err.Error(), ": "+errdefs.ErrNotImplemented.Error())
+		return nil, fmt.Errorf("%s (not supported): %w", msg, errdefs.ErrInvalidArgument)
+	}
+	return resp, err
+}
+
+func (s *Service) create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *taskapi.CreateTaskResponse, retErr error) {
 	if r.ID == "" {
 		return nil, fmt.Errorf("task id is empty: %w", errdefs.ErrInvalidArgument)
 	}
 	if r.Terminal {
-		return nil, fmt.Errorf("task %q asks for a terminal: WASI modules have no tty, run without -t/tty: %w", r.ID, errdefs.ErrNotImplemented)
+		return nil, fmt.Errorf("task %q asks for a terminal: WASI modules have no tty, run without -t/tty: %w", r.ID, errdefs.ErrInvalidArgument)
 	}
 	if r.Checkpoint != "" || r.ParentCheckpoint != "" {
-		return nil, fmt.Errorf("task %q: checkpoint/restore: %w", r.ID, errdefs.ErrNotImplemented)
+		return nil, fmt.Errorf("task %q: checkpoint/restore is not supported: %w", r.ID, errdefs.ErrInvalidArgument)
 	}
 	if !filepath.IsAbs(r.Bundle) {
 		return nil, fmt.Errorf("task %q: bundle %q is not an absolute path: %w", r.ID, r.Bundle, errdefs.ErrInvalidArgument)
@@ -178,7 +193,7 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 		return nil, fmt.Errorf("task %q: config.json: %w", r.ID, err)
 	}
 	if cfg.Terminal {
-		return nil, fmt.Errorf("task %q: config.json asks for a terminal (process.terminal): WASI modules have no tty: %w", r.ID, errdefs.ErrNotImplemented)
+		return nil, fmt.Errorf("task %q: config.json asks for a terminal (process.terminal): WASI modules have no tty: %w", r.ID, errdefs.ErrInvalidArgument)
 	}
 	p, err := s.rt.Prepare(ctx, ProcessSpec{
 		ID: r.ID, ContainerID: r.ID, Rootfs: c.rootfs, Config: cfg,

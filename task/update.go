@@ -38,6 +38,14 @@ func (s *Service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*em
 	if err := u.Update(ctx, &res); err != nil {
 		return nil, fmt.Errorf("task %q: update: %w", r.ID, err)
 	}
+	// Later execs get the new limits too.
+	s.mu.Lock()
+	spec := *c.spec
+	l := *linuxOf(&spec)
+	l.Resources = &res
+	spec.Linux = &l
+	c.spec = &spec
+	s.mu.Unlock()
 	log.G(ctx).WithFields(log.Fields{"sandbox": s.sandboxID, "id": r.ID}).Debug("resources updated")
 	return &emptypb.Empty{}, nil
 }

@@ -326,8 +326,8 @@ var cases = []testCase{
 			t.Fatalf("stdout %q", got)
 		}
 		err := f.createErr(newBundle(t, []string{"app.wasm"}, nil), "component-layer")
-		if !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), "component") {
-			t.Fatalf("component layer: %v, want a NotImplemented error about components", err)
+		if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "component") || strings.Contains(err.Error(), "not implemented") {
+			t.Fatalf("component layer: %v, want an InvalidArgument error about components (never NotImplemented from Create: containerd would downgrade the API and retry)", err)
 		}
 		err = f.createErr(newBundle(t, []string{"nowhere.wasm"}, nil), "no-layer")
 		if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "nowhere.wasm") {
@@ -435,7 +435,7 @@ var cases = []testCase{
 		check("empty args", f.createErr(newBundle(t, []string{}, nil), "b4"), errdefs.IsInvalidArgument, "process.args")
 		b := newBundle(t, []string{"/hello.wasm"}, nil)
 		b.spec.Process.Terminal = true
-		check("terminal", f.createErr(b, "b5"), errdefs.IsNotImplemented, "terminal")
+		check("terminal", f.createErr(b, "b5"), errdefs.IsInvalidArgument, "terminal")
 		b = newBundle(t, []string{"/hello.wasm"}, nil)
 		b.writeSpec(t)
 		writeFile(t, filepath.Join(b.dir, "config.json"), []byte("{not json"), 0o644)
