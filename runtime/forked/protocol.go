@@ -64,7 +64,7 @@ type message struct {
 	// MemoryLimit, from the daemon, is the module's new linear memory cap
 	// in bytes (an Update); 0: no change.
 	MemoryLimit uint64 `json:"memoryLimit,omitempty"`
-	Exit       *exit  `json:"exit,omitempty"`       // worker: the module ended
+	Exit        *exit  `json:"exit,omitempty"` // worker: the module ended
 }
 
 type exit struct {

@@ -372,7 +372,7 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 type process struct {
 	id     string
 	w      *worker
-	cg     cgroup // its container's; owned (deleted on release) unless parent is set
+	cg     cgroup   // its container's; owned (deleted on release) unless parent is set
 	mounts []string // in the job dir, deepest last
 	// parent is, for an exec, the container's init process.
 	parent *process
@@ -544,7 +544,6 @@ func (p *process) Pause(ctx context.Context) error {
 func (p *process) Resume(ctx context.Context) error {
 	return p.Kill(ctx, syscall.SIGCONT)
 }
-
 
 func (p *process) Done() <-chan struct{} { return p.done }
 
