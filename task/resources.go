@@ -26,37 +26,8 @@ func ChangedResources(old, new *specs.LinuxResources) []string {
 			out = append(out, name)
 		}
 	}
-	var om, nm specs.LinuxMemory
-	if old.Memory != nil {
-		om = *old.Memory
-	}
-	if new.Memory != nil {
-		nm = *new.Memory
-	}
-	add("memory.limit", om.Limit, nm.Limit)
-	add("memory.reservation", om.Reservation, nm.Reservation)
-	add("memory.swap", om.Swap, nm.Swap)
-	add("memory.kernel", om.Kernel, nm.Kernel)
-	add("memory.kernelTCP", om.KernelTCP, nm.KernelTCP)
-	add("memory.swappiness", om.Swappiness, nm.Swappiness)
-	add("memory.disableOOMKiller", om.DisableOOMKiller, nm.DisableOOMKiller)
-	add("memory.useHierarchy", om.UseHierarchy, nm.UseHierarchy)
-	var oc, nc specs.LinuxCPU
-	if old.CPU != nil {
-		oc = *old.CPU
-	}
-	if new.CPU != nil {
-		nc = *new.CPU
-	}
-	add("cpu.shares", oc.Shares, nc.Shares)
-	add("cpu.quota", oc.Quota, nc.Quota)
-	add("cpu.burst", oc.Burst, nc.Burst)
-	add("cpu.period", oc.Period, nc.Period)
-	add("cpu.realtimeRuntime", oc.RealtimeRuntime, nc.RealtimeRuntime)
-	add("cpu.realtimePeriod", oc.RealtimePeriod, nc.RealtimePeriod)
-	add("cpu.cpus", oc.Cpus, nc.Cpus)
-	add("cpu.mems", oc.Mems, nc.Mems)
-	add("cpu.idle", oc.Idle, nc.Idle)
+	fieldsOf("memory", old.Memory, new.Memory, add)
+	fieldsOf("cpu", old.CPU, new.CPU, add)
 	add("pids.limit", old.Pids, new.Pids)
 	add("blockIO", old.BlockIO, new.BlockIO)
 	add("hugepageLimits", emptyNil(old.HugepageLimits), emptyNil(new.HugepageLimits))
@@ -65,6 +36,23 @@ func ChangedResources(old, new *specs.LinuxResources) []string {
 	add("rdma", old.Rdma, new.Rdma)
 	add("unified", emptyNilMap(old.Unified), emptyNilMap(new.Unified))
 	return out
+}
+
+// fieldsOf compares the fields of two *struct values (nil: all fields
+// unset), naming each by section and JSON name ("memory.limit").
+func fieldsOf[T any](section string, old, new *T, add func(name string, a, b any)) {
+	var zero T
+	if old == nil {
+		old = &zero
+	}
+	if new == nil {
+		new = &zero
+	}
+	o, n := reflect.ValueOf(old).Elem(), reflect.ValueOf(new).Elem()
+	for i := range o.NumField() {
+		name, _, _ := strings.Cut(o.Type().Field(i).Tag.Get("json"), ",")
+		add(section+"."+name, o.Field(i).Interface(), n.Field(i).Interface())
+	}
 }
 
 func emptyNil[T any](s []T) []T {
