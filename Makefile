@@ -55,7 +55,7 @@ test: test-unit test-integration ## unit tests, then integration tests against a
 test-unit: ## go test -race of every package
 	$(GO) test -race -count=1 ./...
 
-test-integration: build containerd images ## end-to-end tests through CRI against a private containerd (root)
+test-integration: build containerd crictl images ## end-to-end tests through CRI, crictl and ctr against a private containerd (root)
 	WASM_SANDBOXER_OUT=$(OUT) $(GO) test -race -count=1 -tags integration -timeout 20m ./integration/...
 
 FUZZTIME ?= 30s

@@ -198,6 +198,8 @@ type container struct {
 	command []string
 	args    []string
 	env     map[string]string
+	// config, when set, adjusts the CRI config (resources, tty, stdin).
+	config func(*cri.ContainerConfig)
 }
 
 // create creates a container; it is removed at cleanup.
@@ -221,6 +223,9 @@ func (p *pod) tryCreate(t *testing.T, c container) (string, error) {
 	}
 	for k, v := range c.env {
 		cfg.Envs = append(cfg.Envs, &cri.KeyValue{Key: k, Value: []byte(v)})
+	}
+	if c.config != nil {
+		c.config(cfg)
 	}
 	resp, err := shared.runtime.CreateContainer(ctx(t), &cri.CreateContainerRequest{PodSandboxId: p.id, Config: cfg, SandboxConfig: p.config})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/ttrpc"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -79,6 +80,15 @@ func (cl *Client) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("pod server %s: %w", methodShutdown, errgrpc.ToNative(err))
 	}
 	return nil
+}
+
+// Metrics is the pod's total resource use, summed by the pod server.
+func (cl *Client) Metrics(ctx context.Context) (*types.Metric, error) {
+	var m types.Metric
+	if err := cl.call(ctx, methodMetrics, &emptypb.Empty{}, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
 
 // Info is what a pod server reports of itself.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/api/types"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,6 +45,10 @@ func (f *fakeTasks) Close(context.Context) {
 }
 
 func (f *fakeTasks) Len() int { return 2 }
+
+func (f *fakeTasks) Metrics(context.Context) (*types.Metric, error) {
+	return &types.Metric{ID: "pod-totals"}, nil
+}
 
 // The test binary doubles as a pod server: Spawn re-executes it with
 // PODSERVER_TEST_CHILD set.
@@ -113,6 +118,9 @@ func TestControl(t *testing.T) {
 	info, err := cl.Info(context.Background())
 	if err != nil || info != (Info{Tasks: 2, Pid: os.Getpid()}) {
 		t.Fatalf("info %+v, %v", info, err)
+	}
+	if m, err := cl.Metrics(context.Background()); err != nil || m.ID != "pod-totals" {
+		t.Fatalf("metrics %v, %v", m, err)
 	}
 	if err := cl.KillAll(context.Background(), 5*time.Second); err != nil {
 		t.Fatal(err)

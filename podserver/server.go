@@ -10,6 +10,7 @@ import (
 	"time"
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -28,6 +29,7 @@ const (
 	methodKillAll  = "KillAll"  // durationpb.Duration (0: no bound) → Empty
 	methodShutdown = "Shutdown" // Empty → Empty; the server then exits
 	methodInfo     = "Info"     // Empty → Struct{tasks, pid}
+	methodMetrics  = "Metrics"  // Empty → types.Metric: the pod's totals
 )
 
 // Tasks is what a Server needs of a sandbox's task service.
@@ -39,6 +41,8 @@ type Tasks interface {
 	Close(ctx context.Context)
 	// Len is the number of tasks.
 	Len() int
+	// Metrics is the pod's total resource use.
+	Metrics(ctx context.Context) (*types.Metric, error)
 }
 
 // Server serves a sandbox's task API and the control API on one socket.
@@ -86,6 +90,7 @@ func Serve(ctx context.Context, id, socket string, tasks Tasks) (*Server, error)
 		methodKillAll:  s.killAll,
 		methodShutdown: s.shutdownTasks,
 		methodInfo:     s.info,
+		methodMetrics:  s.metrics,
 	}})
 	go func() {
 		if err := srv.Serve(context.WithoutCancel(ctx), ln); err != nil && !errors.Is(err, ttrpc.ErrServerClosed) {
@@ -132,6 +137,13 @@ func (s *Server) shutdownTasks(ctx context.Context, unmarshal func(any) error) (
 	s.tasks.Close(ctx)
 	s.shutdownOnce.Do(func() { close(s.shutdown) })
 	return &emptypb.Empty{}, nil
+}
+
+func (s *Server) metrics(ctx context.Context, unmarshal func(any) error) (any, error) {
+	if err := unmarshal(&emptypb.Empty{}); err != nil {
+		return nil, err
+	}
+	return s.tasks.Metrics(ctx)
 }
 
 func (s *Server) info(ctx context.Context, unmarshal func(any) error) (any, error) {

@@ -541,12 +541,24 @@ func (c *Controller) Shutdown(ctx context.Context, r *api.ControllerShutdownRequ
 	return &api.ControllerShutdownResponse{}, nil
 }
 
-// Metrics is not implemented yet.
+// Metrics is the pod's total resource use: its tasks' stats summed
+// (task.Service.Metrics).
 func (c *Controller) Metrics(ctx context.Context, r *api.ControllerMetricsRequest) (*api.ControllerMetricsResponse, error) {
-	if _, err := c.get(r.SandboxID); err != nil {
+	sb, err := c.get(r.SandboxID)
+	if err != nil {
 		return nil, err
 	}
-	return nil, fmt.Errorf("sandbox metrics are not implemented by wasm-sandboxer yet: %w", errdefs.ErrNotImplemented)
+	sb.mu.Lock()
+	h := sb.host
+	sb.mu.Unlock()
+	if h == nil {
+		return nil, fmt.Errorf("sandbox %q is not running: no metrics: %w", r.SandboxID, errdefs.ErrFailedPrecondition)
+	}
+	m, err := h.Metrics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox %q: %w", r.SandboxID, err)
+	}
+	return &api.ControllerMetricsResponse{Metrics: m}, nil
 }
 
 // Update accepts containerd's sandbox metadata updates; nothing of it

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	api "github.com/containerd/containerd/api/services/sandbox/v1"
+	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/errdefs"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
@@ -98,6 +99,9 @@ func (p *fakePod) Detach() {
 
 func (p *fakePod) Info(context.Context) (podserver.Info, error) { return podserver.Info{Tasks: 3}, nil }
 func (p *fakePod) Gone() <-chan struct{}                        { return p.gone }
+func (p *fakePod) Metrics(context.Context) (*types.Metric, error) {
+	return &types.Metric{ID: "from-pod-server"}, nil
+}
 
 func newForkedController(t *testing.T, dir string, pods *fakePods) *Controller {
 	t.Helper()
@@ -135,6 +139,9 @@ func TestForkedSandboxLivesInPodServer(t *testing.T) {
 	st, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "f1", Verbose: true})
 	if err != nil || st.State != StateReady || st.Info["tasks"] != "3" || st.Info["mode"] != "forked" {
 		t.Fatalf("status %v, %v", st, err)
+	}
+	if m, err := c.Metrics(bg(), &api.ControllerMetricsRequest{SandboxID: "f1"}); err != nil || m.Metrics.ID != "from-pod-server" {
+		t.Fatalf("metrics %v, %v: want the pod server's", m, err)
 	}
 	if _, err := c.Stop(bg(), &api.ControllerStopRequest{SandboxID: "f1", TimeoutSecs: 7}); err != nil {
 		t.Fatal(err)

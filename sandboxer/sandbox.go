@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/log"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
@@ -23,6 +24,8 @@ type host interface {
 	Detach(ctx context.Context)
 	// Tasks is the number of tasks.
 	Tasks(ctx context.Context) (int, error)
+	// Metrics is the pod's total resource use (task.Service.Metrics).
+	Metrics(ctx context.Context) (*types.Metric, error)
 	// Gone is closed when the host ended by itself (nil: it cannot).
 	Gone() <-chan struct{}
 }
@@ -34,6 +37,7 @@ type PodServer interface {
 	Shutdown(ctx context.Context) error
 	Detach()
 	Info(ctx context.Context) (podserver.Info, error)
+	Metrics(ctx context.Context) (*types.Metric, error)
 	Gone() <-chan struct{}
 }
 
@@ -75,13 +79,19 @@ func (h *localHost) Detach(ctx context.Context)         { h.srv.Close(ctx) }
 func (h *localHost) Tasks(context.Context) (int, error) { return h.tasks.Len(), nil }
 func (h *localHost) Gone() <-chan struct{}              { return nil }
 
+func (h *localHost) Metrics(ctx context.Context) (*types.Metric, error) {
+	return h.tasks.Metrics(ctx)
+}
+
 // podHost is a forked sandbox's pod server.
 type podHost struct {
 	ps PodServer
 }
 
 func (h *podHost) Detach(context.Context) { h.ps.Detach() }
-func (h *podHost) Gone() <-chan struct{}  { return h.ps.Gone() }
+
+func (h *podHost) Metrics(ctx context.Context) (*types.Metric, error) { return h.ps.Metrics(ctx) }
+func (h *podHost) Gone() <-chan struct{}                              { return h.ps.Gone() }
 
 func (h *podHost) KillAll(ctx context.Context, t time.Duration) error {
 	if h.gone() {

@@ -23,6 +23,13 @@ type Runtime interface {
 type ProcessSpec struct {
 	// ID names the process in logs: the container id, or "id/execid".
 	ID string
+	// ContainerID is the container the process belongs to (image layers
+	// are looked up by it); the same as ID for a container's own module.
+	ContainerID string
+	// Parent is, for an exec, the container's init process: the new
+	// process runs in its context (the forked runtime's cgroup, the
+	// goroutine runtime's memory budget and accounting). Nil otherwise.
+	Parent Process
 	// Rootfs is the host path of the container's root filesystem.
 	Rootfs string
 	// Config is the WASI view of the OCI process.
@@ -85,6 +92,9 @@ type Exit struct {
 	Code   uint32
 	At     time.Time
 	Reason string // empty for a normal exit; else why it was ended
+	// OOM is true when the module ended because it hit its memory limit
+	// (the task service then publishes TaskOOM before TaskExit).
+	OOM bool
 }
 
 // Exit codes for ends that are not a proc_exit, documented in
@@ -106,9 +116,20 @@ type Pauser interface {
 	Resume(ctx context.Context) error
 }
 
-// Stater is a Process with its own resource accounting (the forked
-// runtime's workers, from their cgroup). Stats returns what containerd's
-// runc shim returns: cgroup v1 or v2 Metrics.
+// Stater is a Process with resource accounting. Stats returns what
+// containerd's runc shim returns, cgroup v1 or v2 Metrics (the types CRI
+// decodes), for the whole container when called on its init process
+// (execs included), also after the process exited and until Close.
 type Stater interface {
 	Stats(ctx context.Context) (any, error)
+}
+
+// Updater is a Process whose resources can change while it runs. Update
+// is called on a container's init process with the container's new
+// linux.resources; it applies what the runtime can honour and fails,
+// changing nothing, naming any field it cannot (errdefs.ErrNotImplemented)
+// or any value it refuses (errdefs.ErrInvalidArgument,
+// errdefs.ErrFailedPrecondition).
+type Updater interface {
+	Update(ctx context.Context, res *specs.LinuxResources) error
 }

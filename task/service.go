@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -21,7 +23,6 @@ import (
 	"github.com/containerd/containerd/v2/pkg/protobuf"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
-	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -85,13 +86,18 @@ func NewService(sandboxID string, rt Runtime, pub Publisher, opts ...ServiceOpti
 	return s
 }
 
-// container is one task: its init process and the rootfs it mounted.
+// container is one task: its init process, its exec'd processes and the
+// rootfs it mounted.
 type container struct {
 	id      string
 	bundle  string
 	rootfs  string
 	mounted bool
-	init    *proc
+	// spec is config.json; an exec's process replaces its process.
+	spec *specs.Spec
+	init *proc
+	// execs is guarded by Service.mu; a nil entry reserves an exec id.
+	execs map[string]*proc
 }
 
 func (s *Service) get(id string) (*container, error) {
@@ -110,22 +116,42 @@ func (s *Service) procOf(id, execID string) (*container, *proc, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if execID != "" {
+	if execID == "" {
+		return c, c.init, nil
+	}
+	s.mu.Lock()
+	p := c.execs[execID]
+	s.mu.Unlock()
+	if p == nil {
 		return nil, nil, fmt.Errorf("exec process %q of task %q: %w", execID, id, errdefs.ErrNotFound)
 	}
-	return c, c.init, nil
+	return c, p, nil
 }
 
 // Create mounts the rootfs, reads config.json and prepares the module.
-func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *taskapi.CreateTaskResponse, retErr error) {
+// It never answers NotImplemented: containerd takes that as "this shim
+// speaks an older task API", downgrades to v2 and retries, and the caller
+// then sees "service containerd.task.v2.Task" instead of the reason
+// (core/runtime/v2/task_manager.go). What is unsupported (a terminal, a
+// component) is InvalidArgument here.
+func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (*taskapi.CreateTaskResponse, error) {
+	resp, err := s.create(ctx, r)
+	if errdefs.IsNotImplemented(err) {
+		msg := strings.TrimSuffix(err.Error(), ": "+errdefs.ErrNotImplemented.Error())
+		return nil, fmt.Errorf("%s (not supported): %w", msg, errdefs.ErrInvalidArgument)
+	}
+	return resp, err
+}
+
+func (s *Service) create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *taskapi.CreateTaskResponse, retErr error) {
 	if r.ID == "" {
 		return nil, fmt.Errorf("task id is empty: %w", errdefs.ErrInvalidArgument)
 	}
 	if r.Terminal {
-		return nil, fmt.Errorf("task %q asks for a terminal: WASI modules have no tty, run without -t/tty: %w", r.ID, errdefs.ErrNotImplemented)
+		return nil, fmt.Errorf("task %q asks for a terminal: WASI modules have no tty, run without -t/tty: %w", r.ID, errdefs.ErrInvalidArgument)
 	}
 	if r.Checkpoint != "" || r.ParentCheckpoint != "" {
-		return nil, fmt.Errorf("task %q: checkpoint/restore: %w", r.ID, errdefs.ErrNotImplemented)
+		return nil, fmt.Errorf("task %q: checkpoint/restore is not supported: %w", r.ID, errdefs.ErrInvalidArgument)
 	}
 	if !filepath.IsAbs(r.Bundle) {
 		return nil, fmt.Errorf("task %q: bundle %q is not an absolute path: %w", r.ID, r.Bundle, errdefs.ErrInvalidArgument)
@@ -153,7 +179,7 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, fmt.Errorf("task %q: %w", r.ID, err)
 	}
-	c := &container{id: r.ID, bundle: r.Bundle}
+	c := &container{id: r.ID, bundle: r.Bundle, spec: spec, execs: map[string]*proc{}}
 	if err := c.mountRootfs(r.Rootfs, spec); err != nil {
 		return nil, fmt.Errorf("task %q: %w", r.ID, err)
 	}
@@ -167,10 +193,10 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 		return nil, fmt.Errorf("task %q: config.json: %w", r.ID, err)
 	}
 	if cfg.Terminal {
-		return nil, fmt.Errorf("task %q: config.json asks for a terminal (process.terminal): WASI modules have no tty: %w", r.ID, errdefs.ErrNotImplemented)
+		return nil, fmt.Errorf("task %q: config.json asks for a terminal (process.terminal): WASI modules have no tty: %w", r.ID, errdefs.ErrInvalidArgument)
 	}
 	p, err := s.rt.Prepare(ctx, ProcessSpec{
-		ID: r.ID, Rootfs: c.rootfs, Config: cfg,
+		ID: r.ID, ContainerID: r.ID, Rootfs: c.rootfs, Config: cfg,
 		Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr,
 		Image: s.images, NetNS: s.netns,
 		CgroupsPath: linuxOf(spec).CgroupsPath, Resources: linuxOf(spec).Resources,
@@ -179,7 +205,7 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 		return nil, fmt.Errorf("task %q: %w", r.ID, err)
 	}
 	c.init = newProc(r.ID, "", p, r.Stdin, r.Stdout, r.Stderr)
-	go s.watchExit(namespaces.WithNamespace(context.WithoutCancel(ctx), ns), c.init)
+	go s.watchExit(namespaces.WithNamespace(context.WithoutCancel(ctx), ns), c, c.init)
 
 	s.mu.Lock()
 	s.tasks[r.ID] = c
@@ -196,35 +222,92 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	return &taskapi.CreateTaskResponse{Pid: uint32(p.Pid())}, nil
 }
 
-// Start runs the task's module.
+// Start runs the task's module, or one of its exec'd processes.
 func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.StartResponse, error) {
-	_, p, err := s.procOf(r.ID, r.ExecID)
+	c, p, err := s.procOf(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
+	}
+	if r.ExecID != "" {
+		if st, _ := c.init.status(); st == taskStatusStopped {
+			return nil, fmt.Errorf("exec %q: task %q is not running: %w", r.ExecID, r.ID, errdefs.ErrFailedPrecondition)
+		}
 	}
 	if err := p.start(ctx, func() {
 		// Queued before the module can run, so its start always precedes
 		// its exit.
+		if r.ExecID != "" {
+			s.pub.Publish(ctx, &eventstypes.TaskExecStarted{ContainerID: r.ID, ExecID: r.ExecID, Pid: uint32(p.p.Pid())})
+			return
+		}
 		s.pub.Publish(ctx, &eventstypes.TaskStart{ContainerID: r.ID, Pid: uint32(p.p.Pid())})
 	}); err != nil {
-		return nil, fmt.Errorf("task %q: %w", r.ID, err)
+		return nil, fmt.Errorf("task %q%s: %w", r.ID, execSuffix(r.ExecID), err)
 	}
 	return &taskapi.StartResponse{Pid: uint32(p.p.Pid())}, nil
 }
 
-// watchExit publishes a process's exit, then makes the exit visible to
-// Wait, State and Delete: an exit event always precedes the delete event.
-func (s *Service) watchExit(ctx context.Context, p *proc) {
+// execSuffix names an exec in messages: ` exec "e1"`, or nothing.
+func execSuffix(execID string) string {
+	if execID == "" {
+		return ""
+	}
+	return fmt.Sprintf(" exec %q", execID)
+}
+
+// watchExit publishes a process's exit (after TaskOOM when it hit its
+// memory limit), then makes the exit visible to Wait, State and Delete: an
+// exit event always precedes the delete event. When a container's init
+// process ends, its exec'd processes end too, as every process of a
+// container's pid namespace does with runc.
+func (s *Service) watchExit(ctx context.Context, c *container, p *proc) {
 	<-p.p.Done()
 	e := p.p.Exit()
 	if e.Reason != "" {
-		log.G(ctx).WithFields(log.Fields{"sandbox": s.sandboxID, "id": p.id, "exit": e.Code}).Warn(e.Reason)
+		log.G(ctx).WithFields(log.Fields{"sandbox": s.sandboxID, "id": p.id, "exec": p.execID, "exit": e.Code}).Warn(e.Reason)
+	}
+	if e.OOM {
+		s.pub.Publish(ctx, &eventstypes.TaskOOM{ContainerID: p.id})
+	}
+	id := p.id
+	if p.execID != "" {
+		id = p.execID
 	}
 	s.pub.Publish(ctx, &eventstypes.TaskExit{
-		ContainerID: p.id, ID: p.id, Pid: uint32(p.p.Pid()),
+		ContainerID: p.id, ID: id, Pid: uint32(p.p.Pid()),
 		ExitStatus: e.Code, ExitedAt: protobuf.ToTimestamp(e.At),
 	})
+	if p.execID == "" {
+		for _, x := range s.execsOf(c) {
+			s.killProc(ctx, x, syscall.SIGKILL)
+		}
+	}
 	close(p.exited)
+}
+
+// execsOf lists a container's exec'd processes.
+func (s *Service) execsOf(c *container) []*proc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*proc
+	for _, x := range c.execs {
+		if x != nil {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// killProc ends p unless it has ended, logging a failure.
+func (s *Service) killProc(ctx context.Context, p *proc, sig syscall.Signal) {
+	select {
+	case <-p.p.Done():
+		return
+	default:
+	}
+	if err := p.p.Kill(ctx, sig); err != nil {
+		log.G(ctx).WithError(err).WithFields(log.Fields{"id": p.id, "exec": p.execID}).Warn("kill")
+	}
 }
 
 // State reports the task's status.
@@ -256,28 +339,41 @@ func (s *Service) Wait(ctx context.Context, r *taskapi.WaitRequest) (*taskapi.Wa
 	return &taskapi.WaitResponse{ExitStatus: e.Code, ExitedAt: protobuf.ToTimestamp(e.At)}, nil
 }
 
-// Kill ends the task. Killing an exited task answers NotFound, as
-// containerd's runc shim does ("process already finished").
+// Kill ends the task (with All, its exec'd processes too) or one exec'd
+// process. As containerd's runc shim answers: killing an exited process is
+// NotFound ("process already finished"), killing an exec that was never
+// started is FailedPrecondition ("process not created").
 func (s *Service) Kill(ctx context.Context, r *taskapi.KillRequest) (*emptypb.Empty, error) {
-	_, p, err := s.procOf(r.ID, r.ExecID)
+	c, p, err := s.procOf(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
 	}
 	if r.Signal == 0 || r.Signal > 64 {
-		return nil, fmt.Errorf("task %q: signal %d: %w", r.ID, r.Signal, errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("task %q%s: signal %d: %w", r.ID, execSuffix(r.ExecID), r.Signal, errdefs.ErrInvalidArgument)
+	}
+	if r.All && r.ExecID == "" {
+		for _, x := range s.execsOf(c) {
+			s.killProc(ctx, x, syscall.Signal(r.Signal))
+		}
 	}
 	select {
 	case <-p.exited:
-		return nil, fmt.Errorf("task %q: process already finished: %w", r.ID, errdefs.ErrNotFound)
+		return nil, fmt.Errorf("task %q%s: process already finished: %w", r.ID, execSuffix(r.ExecID), errdefs.ErrNotFound)
 	default:
 	}
+	if st, _ := p.status(); st == taskStatusCreated && r.ExecID != "" {
+		return nil, fmt.Errorf("task %q%s: process not created (not started yet): %w", r.ID, execSuffix(r.ExecID), errdefs.ErrFailedPrecondition)
+	}
 	if err := p.p.Kill(ctx, syscall.Signal(r.Signal)); err != nil {
-		return nil, fmt.Errorf("task %q: kill: %w", r.ID, err)
+		return nil, fmt.Errorf("task %q%s: kill: %w", r.ID, execSuffix(r.ExecID), err)
 	}
 	return &emptypb.Empty{}, nil
 }
 
-// Delete removes an exited (or never started) task and unmounts its rootfs.
+// Delete removes an exited (or never started) task and unmounts its
+// rootfs, or removes one exec'd process. A running one is refused with
+// runc's shim's words ("cannot delete a running process"), typed
+// FailedPrecondition as containerd's client types the same refusal.
 func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskapi.DeleteResponse, error) {
 	c, p, err := s.procOf(r.ID, r.ExecID)
 	if err != nil {
@@ -285,14 +381,17 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 	}
 	st, _ := p.status()
 	switch st {
-	case taskStatusRunning:
-		return nil, fmt.Errorf("task %q is running, kill it first: %w", r.ID, errdefs.ErrFailedPrecondition)
+	case taskStatusRunning, tasktypes.Status_PAUSED:
+		return nil, fmt.Errorf("task %q%s: cannot delete a running process, kill it first: %w", r.ID, execSuffix(r.ExecID), errdefs.ErrFailedPrecondition)
 	case taskStatusCreated:
 		// A created task is deleted the way runc deletes one: it is ended.
 		if err := p.p.Kill(ctx, syscall.SIGKILL); err != nil {
-			return nil, fmt.Errorf("task %q: %w", r.ID, err)
+			return nil, fmt.Errorf("task %q%s: %w", r.ID, execSuffix(r.ExecID), err)
 		}
 		<-p.exited
+	}
+	if r.ExecID != "" {
+		return s.deleteExec(ctx, c, p)
 	}
 	s.mu.Lock()
 	if s.tasks[r.ID] != c {
@@ -300,10 +399,11 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 		return nil, fmt.Errorf("task %q: %w", r.ID, errdefs.ErrNotFound)
 	}
 	delete(s.tasks, r.ID)
+	execs := c.detachExecs()
 	s.mu.Unlock()
 
 	e := p.p.Exit()
-	c.release(ctx)
+	c.release(ctx, execs)
 	s.pub.Publish(ctx, &eventstypes.TaskDelete{
 		ContainerID: r.ID, ID: r.ID, Pid: uint32(p.p.Pid()),
 		ExitStatus: e.Code, ExitedAt: protobuf.ToTimestamp(e.At),
@@ -311,13 +411,20 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 	return &taskapi.DeleteResponse{Pid: uint32(p.p.Pid()), ExitStatus: e.Code, ExitedAt: protobuf.ToTimestamp(e.At)}, nil
 }
 
-// Pids lists the host process running the task.
+// Pids lists the host processes running the task's modules (in goroutine
+// mode one: the daemon).
 func (s *Service) Pids(ctx context.Context, r *taskapi.PidsRequest) (*taskapi.PidsResponse, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
 		return nil, err
 	}
-	return &taskapi.PidsResponse{Processes: []*tasktypes.ProcessInfo{{Pid: uint32(c.init.p.Pid())}}}, nil
+	out := []*tasktypes.ProcessInfo{{Pid: uint32(c.init.p.Pid())}}
+	for _, x := range s.execsOf(c) {
+		if !slices.ContainsFunc(out, func(pi *tasktypes.ProcessInfo) bool { return pi.Pid == uint32(x.p.Pid()) }) {
+			out = append(out, &tasktypes.ProcessInfo{Pid: uint32(x.p.Pid())})
+		}
+	}
+	return &taskapi.PidsResponse{Processes: out}, nil
 }
 
 // Connect answers containerd's (re)connection.
@@ -380,41 +487,9 @@ func (s *Service) Checkpoint(ctx context.Context, r *taskapi.CheckpointTaskReque
 	return nil, notImplemented("checkpoint")
 }
 
-// Exec is not implemented yet.
-func (s *Service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (*emptypb.Empty, error) {
-	return nil, notImplemented("exec")
-}
-
 // ResizePty is refused: WASI modules have no terminal.
 func (s *Service) ResizePty(ctx context.Context, r *taskapi.ResizePtyRequest) (*emptypb.Empty, error) {
 	return nil, fmt.Errorf("resize pty: WASI modules have no terminal: %w", errdefs.ErrNotImplemented)
-}
-
-// Update is not implemented yet.
-func (s *Service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*emptypb.Empty, error) {
-	return nil, notImplemented("update")
-}
-
-// Stats reports the task's resource use where the runtime accounts it per
-// task (the forked runtime's cgroup); goroutine mode: not yet.
-func (s *Service) Stats(ctx context.Context, r *taskapi.StatsRequest) (*taskapi.StatsResponse, error) {
-	_, p, err := s.procOf(r.ID, "")
-	if err != nil {
-		return nil, err
-	}
-	st, ok := p.p.(Stater)
-	if !ok {
-		return nil, notImplemented("stats of a goroutine-mode task")
-	}
-	m, err := st.Stats(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("task %q: stats: %w", r.ID, err)
-	}
-	data, err := typeurl.MarshalAnyToProto(m)
-	if err != nil {
-		return nil, err
-	}
-	return &taskapi.StatsResponse{Stats: data}, nil
 }
 
 // KillAll ends every task of the sandbox and waits for them to exit.
@@ -424,6 +499,11 @@ func (s *Service) KillAll(ctx context.Context) {
 	for _, c := range s.tasks {
 		if c != nil {
 			procs = append(procs, c.init)
+			for _, x := range c.execs {
+				if x != nil {
+					procs = append(procs, x)
+				}
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -461,10 +541,16 @@ func (s *Service) Close(ctx context.Context) {
 	s.mu.Lock()
 	tasks := s.tasks
 	s.tasks = map[string]*container{}
+	execs := map[*container][]*proc{}
+	for _, c := range tasks {
+		if c != nil {
+			execs[c] = c.detachExecs()
+		}
+	}
 	s.mu.Unlock()
 	for _, c := range tasks {
 		if c != nil {
-			c.release(ctx)
+			c.release(ctx, execs[c])
 		}
 	}
 }
@@ -530,11 +616,31 @@ func (c *container) unmountRootfs(ctx context.Context) {
 	c.mounted = false
 }
 
-func (c *container) release(ctx context.Context) {
+// release frees the container's processes (execs first: they run in
+// the init process's context) and unmounts its rootfs. The caller has
+// removed c from the service and taken its execs (detachExecs).
+func (c *container) release(ctx context.Context, execs []*proc) {
+	for _, x := range execs {
+		if err := x.p.Close(); err != nil {
+			log.G(ctx).WithError(err).WithFields(log.Fields{"id": c.id, "exec": x.execID}).Warn("release exec process")
+		}
+	}
 	if err := c.init.p.Close(); err != nil {
 		log.G(ctx).WithError(err).WithField("id", c.id).Warn("release process")
 	}
 	c.unmountRootfs(ctx)
+}
+
+// detachExecs empties c's execs and returns them; under Service.mu.
+func (c *container) detachExecs() []*proc {
+	var out []*proc
+	for _, x := range c.execs {
+		if x != nil {
+			out = append(out, x)
+		}
+	}
+	c.execs = map[string]*proc{}
+	return out
 }
 
 // linuxOf is the spec's linux section, empty when it has none.

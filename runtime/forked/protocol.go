@@ -61,12 +61,16 @@ type message struct {
 	Error      string `json:"error,omitempty"`      // worker: setup failed
 	Start      bool   `json:"start,omitempty"`      // daemon: run the module
 	CloseStdin bool   `json:"closeStdin,omitempty"` // daemon: no more input
-	Exit       *exit  `json:"exit,omitempty"`       // worker: the module ended
+	// MemoryLimit, from the daemon, is the module's new linear memory cap
+	// in bytes (an Update); 0: no change.
+	MemoryLimit uint64 `json:"memoryLimit,omitempty"`
+	Exit        *exit  `json:"exit,omitempty"` // worker: the module ended
 }
 
 type exit struct {
 	Code   uint32 `json:"code"`
 	Reason string `json:"reason,omitempty"`
+	OOM    bool   `json:"oom,omitempty"` // the linear memory limit was hit
 }
 
 // Paths in the worker's root after pivot_root, and names in a job dir.

@@ -11,12 +11,14 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/moby/sys/mountinfo"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/confinedfs"
@@ -326,8 +328,17 @@ func (r *Runtime) start(netns string) (_ *worker, retErr error) {
 
 // Prepare resolves and compiles the module in the daemon (same errors as
 // the goroutine runtime, and a warm cache for the worker), hands the job to
-// an idle confined worker and waits until it has compiled the module.
+// an idle confined worker and waits until it has compiled the module. An
+// exec's worker (spec.Parent set) joins its container's cgroup.
 func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Process, retErr error) {
+	var parent *process
+	if spec.Parent != nil {
+		pp, ok := spec.Parent.(*process)
+		if !ok {
+			return nil, fmt.Errorf("exec %s: its container's process is not a forked one (%T): %w", spec.ID, spec.Parent, errdefs.ErrInvalidArgument)
+		}
+		parent = pp
+	}
 	root, err := confinedfs.New(spec.Rootfs)
 	if err != nil {
 		return nil, fmt.Errorf("rootfs %q: %w", spec.Rootfs, err)
@@ -344,7 +355,7 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 	if err != nil {
 		return nil, fmt.Errorf("worker for %s: %w", spec.ID, err)
 	}
-	p := &process{id: spec.ID, w: w, done: make(chan struct{})}
+	p := &process{id: spec.ID, w: w, done: make(chan struct{}), parent: parent, res: spec.Resources}
 	defer func() {
 		if retErr != nil {
 			p.release()
@@ -372,11 +383,17 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 	// Placed once the worker has compiled, not before: the memory limit is
 	// the module's, and the runtime's setup (Go, wazero, the deserialised
 	// machine code) stays charged where it was (docs/RATIONALE.md).
-	cg, err := placeInCgroup(w.cmd.Process.Pid, spec.CgroupsPath, r.cfg.CgroupParent, spec.ID, spec.Resources)
-	if err != nil {
-		return nil, err
+	if parent != nil {
+		if err := parent.adopt(p); err != nil {
+			return nil, err
+		}
+	} else {
+		cg, err := placeInCgroup(w.cmd.Process.Pid, spec.CgroupsPath, r.cfg.CgroupParent, spec.ID, spec.Resources)
+		if err != nil {
+			return nil, err
+		}
+		p.cg = cg
 	}
-	p.cg = cg
 	go p.watch()
 	log.G(ctx).WithFields(log.Fields{"id": spec.ID, "pid": w.cmd.Process.Pid, "module": mod.Name}).Debug("worker ready")
 	return p, nil
@@ -386,8 +403,20 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 type process struct {
 	id     string
 	w      *worker
-	cg     cgroup
+	cg     cgroup   // its container's; owned (deleted on release) unless parent is set
 	mounts []string // in the job dir, deepest last
+	// parent is, for an exec, the container's init process.
+	parent *process
+	// killed is set once the daemon signalled the worker: a SIGKILL it
+	// did not send, with the cgroup's OOM count up, is the OOM killer's.
+	killed atomic.Bool
+
+	// Of a container's init process only: its execs, its resources as
+	// created then updated, and the OOM ends of its modules.
+	famMu    sync.Mutex
+	children map[*process]struct{}
+	res      *specs.LinuxResources
+	oomKills atomic.Uint64
 
 	sendMu sync.Mutex
 	mu     sync.Mutex
@@ -495,8 +524,11 @@ func (p *process) watch() {
 	switch {
 	case ws.Signaled():
 		e.Code, e.Reason = 128+uint32(ws.Signal()), fmt.Sprintf("worker killed by signal %d", ws.Signal())
+		if ws.Signal() == syscall.SIGKILL && !p.killed.Load() && cgroupOOMKills(p.cg) > 0 {
+			e.OOM, e.Reason = true, "worker killed by the kernel's OOM killer: the container's cgroup memory limit was reached"
+		}
 	case last != nil:
-		e.Code, e.Reason = last.Code, last.Reason
+		e.Code, e.Reason, e.OOM = last.Code, last.Reason, last.OOM
 	case err != nil && p.w.cmd.ProcessState == nil:
 		e.Code, e.Reason = task.ExitTrap, fmt.Sprintf("worker: %v", err)
 	default:
@@ -505,6 +537,9 @@ func (p *process) watch() {
 	p.mu.Lock()
 	p.exit = e
 	p.mu.Unlock()
+	if e.OOM {
+		p.container().oomKills.Add(1)
+	}
 	close(p.done)
 }
 
@@ -521,6 +556,9 @@ func (p *process) Start(ctx context.Context) error {
 }
 
 func (p *process) Kill(ctx context.Context, sig syscall.Signal) error {
+	if sig != syscall.SIGSTOP && sig != syscall.SIGCONT {
+		p.killed.Store(true)
+	}
 	if err := p.w.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("signal worker %d: %w", p.w.cmd.Process.Pid, err)
 	}
@@ -536,14 +574,6 @@ func (p *process) Pause(ctx context.Context) error {
 // Resume continues a paused worker.
 func (p *process) Resume(ctx context.Context) error {
 	return p.Kill(ctx, syscall.SIGCONT)
-}
-
-// Stats are the worker's cgroup metrics.
-func (p *process) Stats(ctx context.Context) (any, error) {
-	if p.cg == nil {
-		return nil, fmt.Errorf("worker of %s has no cgroup: %w", p.id, errdefs.ErrNotFound)
-	}
-	return stats(p.cg)
 }
 
 func (p *process) Done() <-chan struct{} { return p.done }
@@ -572,6 +602,7 @@ func (p *process) Close() error {
 		select {
 		case <-p.done:
 		default:
+			p.killed.Store(true)
 			p.w.cmd.Process.Kill()
 			<-p.done
 		}
@@ -585,7 +616,9 @@ func (p *process) release() {
 	for i := len(p.mounts) - 1; i >= 0; i-- {
 		unix.Unmount(p.mounts[i], unix.MNT_DETACH)
 	}
-	if p.cg != nil {
+	if p.parent != nil {
+		p.parent.disown(p)
+	} else if p.cg != nil {
 		p.cg.Delete()
 	}
 	select {

@@ -96,6 +96,8 @@ func WorkerMain() int {
 				close(start)
 			case m.CloseStdin:
 				ios.CloseStdin()
+			case m.MemoryLimit != 0:
+				sa.SetMemoryLimit(m.MemoryLimit)
 			}
 		}
 	}()
@@ -107,7 +109,7 @@ func WorkerMain() int {
 	}
 	e := sa.Run(context.Background())
 	ios.Close()
-	w.send(message{Exit: &exit{Code: e.Code, Reason: e.Reason}})
+	w.send(message{Exit: &exit{Code: e.Code, Reason: e.Reason, OOM: e.OOM}})
 	if e.Code > 255 {
 		return 255 // the daemon has the full code from the message
 	}

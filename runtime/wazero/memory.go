@@ -7,23 +7,60 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// limitedAllocator backs one instance's linear memory and refuses to grow
-// it past limit, so each task has its own memory cap in one shared wazero
-// runtime. A refused grow makes memory.grow return -1 to the guest and is
-// remembered, so an exit that follows is reported as OOM.
-type limitedAllocator struct {
-	limit uint64
-	hit   atomic.Bool
+// budget is a container's memory limit, shared by its modules (its own
+// and every exec'd one): the sum of their linear memory sizes stays under
+// limit, as a cgroup's limit bounds all of a container's processes.
+type budget struct {
+	limit atomic.Uint64 // bytes; changed by Update
+	used  atomic.Uint64 // bytes of linear memory (sizes) of all instances
 }
 
+func newBudget(limit uint64) *budget {
+	b := &budget{}
+	b.limit.Store(limit)
+	return b
+}
+
+// reserve takes n more bytes, or fails when that would pass the limit.
+func (b *budget) reserve(n uint64) bool {
+	for {
+		used := b.used.Load()
+		if used+n > b.limit.Load() || used+n < used {
+			return false
+		}
+		if b.used.CompareAndSwap(used, used+n) {
+			return true
+		}
+	}
+}
+
+func (b *budget) free(n uint64) { b.used.Add(^(n - 1)) }
+
+// limitedAllocator backs one instance's linear memory within its
+// container's budget, so each container has its own memory cap in one
+// shared wazero runtime. A refused grow makes memory.grow return -1 to the
+// guest and is remembered, so an exit that follows is reported as OOM.
+type limitedAllocator struct {
+	b   *budget
+	hit atomic.Bool
+	// held is the bytes the instance's buffer holds (its capacity, which
+	// the doubling growth keeps above its size), for Stats; peak its high
+	// mark.
+	held, peak atomic.Uint64
+}
+
+func newAllocator(b *budget) *limitedAllocator { return &limitedAllocator{b: b} }
+
 func (a *limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
-	if max > a.limit {
-		max = a.limit
+	if l := a.b.limit.Load(); max > l {
+		max = l
 	}
 	if capacity > max {
 		capacity = max
 	}
-	return &linearMemory{a: a, buf: make([]byte, 0, capacity)}
+	m := &linearMemory{a: a}
+	m.setBuf(make([]byte, 0, capacity))
+	return m
 }
 
 func (a *limitedAllocator) limitHit() bool { return a.hit.Load() }
@@ -33,31 +70,43 @@ type linearMemory struct {
 	buf []byte
 }
 
+func (m *linearMemory) setBuf(b []byte) {
+	m.buf = b
+	h := uint64(cap(b))
+	m.a.held.Store(h)
+	if h > m.a.peak.Load() {
+		m.a.peak.Store(h)
+	}
+}
+
 func (m *linearMemory) Reallocate(size uint64) []byte {
-	if size > m.a.limit && size > uint64(len(m.buf)) {
-		m.a.hit.Store(true)
-		return nil
+	old := uint64(len(m.buf))
+	if size > old {
+		if !m.a.b.reserve(size - old) {
+			m.a.hit.Store(true)
+			return nil
+		}
 	}
 	if size <= uint64(cap(m.buf)) {
-		old := len(m.buf)
 		m.buf = m.buf[:size]
 		clear(m.buf[old:])
 		return m.buf
 	}
-	newCap := uint64(cap(m.buf)) * 2
-	if newCap < size {
-		newCap = size
-	}
-	if newCap > m.a.limit {
-		newCap = max(m.a.limit, size)
+	newCap := max(uint64(cap(m.buf))*2, size)
+	if l := m.a.b.limit.Load(); newCap > l {
+		newCap = max(l, size)
 	}
 	nb := make([]byte, size, newCap)
 	copy(nb, m.buf)
-	m.buf = nb
+	m.setBuf(nb)
 	return m.buf
 }
 
-func (m *linearMemory) Free() { m.buf = nil }
+func (m *linearMemory) Free() {
+	m.a.b.free(uint64(len(m.buf)))
+	m.a.held.Store(0)
+	m.buf = nil
+}
 
 // withAllocator makes instances created with ctx use a's linear memory.
 func withAllocator(ctx context.Context, a *limitedAllocator) context.Context {

@@ -51,6 +51,21 @@ func moduleConfig(cfg wasispec.Config, root *confinedfs.FS, mounts []*confinedfs
 	return mc
 }
 
+// sleepUntilDone is a module's nanosleep (poll_oneoff on a clock) that a
+// kill cuts short: wazero only checks the context between guest
+// instructions, so a module sleeping in the host would otherwise outlive
+// its kill by the rest of its sleep.
+func sleepUntilDone(ctx context.Context) func(ns int64) {
+	return func(ns int64) {
+		t := time.NewTimer(time.Duration(ns))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
 // process is one module instance run by a goroutine.
 type process struct {
 	rt       *Runtime
@@ -62,6 +77,8 @@ type process struct {
 	mounts   []*confinedfs.FS
 	ios      *stdio.Set
 	mem      *limitedAllocator
+	group    *group // the container's modules: budget, accounting
+	cpu      cpuMeter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -76,15 +93,17 @@ type process struct {
 }
 
 func newProcess(r *Runtime, id, digest string, compiled wazero.CompiledModule, cfg wazero.ModuleConfig,
-	root *confinedfs.FS, mounts []*confinedfs.FS, ios *stdio.Set, memLimit uint64) *process {
+	root *confinedfs.FS, mounts []*confinedfs.FS, ios *stdio.Set, g *group) *process {
 	ctx, cancel := context.WithCancel(context.Background())
-	mem := &limitedAllocator{limit: memLimit}
-	return &process{
-		rt: r, id: id, digest: digest, compiled: compiled, cfg: cfg,
-		root: root, mounts: mounts, ios: ios, mem: mem,
+	mem := newAllocator(g.budget)
+	p := &process{
+		rt: r, id: id, digest: digest, compiled: compiled, cfg: cfg.WithNanosleep(sleepUntilDone(ctx)),
+		root: root, mounts: mounts, ios: ios, mem: mem, group: g,
 		ctx: withAllocator(ctx, mem), cancel: cancel,
 		done: make(chan struct{}),
 	}
+	g.join(p)
+	return p
 }
 
 // Start runs the module in a new goroutine.
@@ -105,19 +124,23 @@ func (p *process) Start(ctx context.Context) error {
 	return nil
 }
 
+// run runs the module on a thread of its own, which ends with it: that
+// thread's CPU time is the module's (cpuMeter).
 func (p *process) run() {
 	defer p.rt.running.Done()
-	code, reason := p.instantiate()
-	p.finish(code, reason)
+	p.cpu.begin()
+	e := p.instantiate()
+	p.cpu.end()
+	p.finish(e)
 }
 
-func (p *process) instantiate() (uint32, string) {
+func (p *process) instantiate() task.Exit {
 	err := instantiate(p.ctx, p.rt.rt, p.compiled, p.cfg)
 	if sig := p.killSig.Load(); sig != 0 && p.ctx.Err() != nil {
-		return 128 + uint32(sig), fmt.Sprintf("killed by signal %d", sig)
+		return task.Exit{Code: 128 + uint32(sig), Reason: fmt.Sprintf("killed by signal %d", sig)}
 	}
 	if p.rt.closing.Load() {
-		return ExitDaemonStopped, "wasm-sandboxer stopped: modules of the goroutine runtime end with the daemon"
+		return task.Exit{Code: ExitDaemonStopped, Reason: "wasm-sandboxer stopped: modules of the goroutine runtime end with the daemon"}
 	}
 	return classify(err, p.mem)
 }
@@ -139,24 +162,25 @@ func instantiate(ctx context.Context, rt wazero.Runtime, compiled wazero.Compile
 
 // classify maps the result of running _start to an exit code, as
 // docs/RATIONALE.md "Why these exit codes?" describes.
-func classify(err error, mem *limitedAllocator) (uint32, string) {
+func classify(err error, mem *limitedAllocator) task.Exit {
 	if err == nil {
-		return 0, ""
+		return task.Exit{}
 	}
 	var exitErr *sys.ExitError
 	if errors.As(err, &exitErr) {
 		if c := exitErr.ExitCode(); c != 0 && mem.limitHit() {
-			return task.ExitOOM, fmt.Sprintf("memory limit of %d bytes reached (module exited %d)", mem.limit, c)
+			return task.Exit{Code: task.ExitOOM, OOM: true,
+				Reason: fmt.Sprintf("memory limit of %d bytes reached (module exited %d)", mem.b.limit.Load(), c)}
 		}
-		return exitErr.ExitCode(), ""
+		return task.Exit{Code: exitErr.ExitCode()}
 	}
 	if mem.limitHit() {
-		return task.ExitOOM, fmt.Sprintf("memory limit of %d bytes reached: %v", mem.limit, err)
+		return task.Exit{Code: task.ExitOOM, OOM: true, Reason: fmt.Sprintf("memory limit of %d bytes reached: %v", mem.b.limit.Load(), err)}
 	}
-	return task.ExitTrap, fmt.Sprintf("trap: %v", err)
+	return task.Exit{Code: task.ExitTrap, Reason: fmt.Sprintf("trap: %v", err)}
 }
 
-func (p *process) finish(code uint32, reason string) {
+func (p *process) finish(e task.Exit) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	select {
@@ -164,7 +188,11 @@ func (p *process) finish(code uint32, reason string) {
 		return
 	default:
 	}
-	p.exit = task.Exit{Code: code, At: time.Now(), Reason: reason}
+	e.At = time.Now()
+	p.exit = e
+	if e.OOM {
+		p.group.oomKills.Add(1)
+	}
 	// Close the writers so the log readers see EOF as the module ends.
 	p.ios.Close()
 	close(p.done)
@@ -179,7 +207,7 @@ func (p *process) Kill(ctx context.Context, sig syscall.Signal) error {
 	p.mu.Unlock()
 	p.cancel()
 	if !started {
-		p.finish(128+uint32(sig), fmt.Sprintf("killed by signal %d before start", sig))
+		p.finish(task.Exit{Code: 128 + uint32(sig), Reason: fmt.Sprintf("killed by signal %d before start", sig)})
 	}
 	return nil
 }
@@ -205,6 +233,7 @@ func (p *process) Close() error {
 			errs = append(errs, m.Close())
 		}
 		p.rt.cache.release(p.digest)
+		p.group.leave(p)
 		err = errors.Join(errs...)
 	})
 	return err

@@ -152,12 +152,16 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 			r.cache.release(digest)
 		}
 	}()
+	g, err := groupFor(spec)
+	if err != nil {
+		return nil, err
+	}
 	ios, err := stdio.Open(ctx, spec.Stdin, spec.Stdout, spec.Stderr)
 	if err != nil {
 		return nil, err
 	}
 	log.G(ctx).WithFields(log.Fields{"id": spec.ID, "module": name, "digest": digest}).Debug("module prepared")
-	return newProcess(r, spec.ID, digest, compiled, moduleConfig(cfg, root, mounts, ios), root, mounts, ios, cfg.MemoryLimit), nil
+	return newProcess(r, spec.ID, digest, compiled, moduleConfig(cfg, root, mounts, ios), root, mounts, ios, g), nil
 }
 
 // acquire returns the compiled module for digest, compiling it on a miss,
@@ -271,7 +275,11 @@ func findModule(ctx context.Context, root *confinedfs.FS, spec task.ProcessSpec)
 			load: func() ([]byte, error) { return bin, nil }}, nil
 	}
 	if spec.Image != nil {
-		m, err := spec.Image.Module(ctx, spec.ID, cfg.Args[0])
+		cid := spec.ContainerID
+		if cid == "" {
+			cid = spec.ID
+		}
+		m, err := spec.Image.Module(ctx, cid, cfg.Args[0])
 		if err == nil {
 			return found{digest: m.Digest, name: m.Name, load: func() ([]byte, error) {
 				bin, err := m.Read(ctx)

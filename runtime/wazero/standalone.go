@@ -40,12 +40,15 @@ func NewStandalone(ctx context.Context, cache wazero.CompilationCache, bin []byt
 		return nil, err
 	}
 	return &Standalone{rt: rt, compiled: compiled, cfg: moduleConfig(cfg, root, mounts, ios),
-		mem: &limitedAllocator{limit: cfg.MemoryLimit}}, nil
+		mem: newAllocator(newBudget(cfg.MemoryLimit))}, nil
 }
 
 // Run runs the module to completion and returns its exit.
 func (s *Standalone) Run(ctx context.Context) task.Exit {
 	err := instantiate(withAllocator(ctx, s.mem), s.rt, s.compiled, s.cfg)
-	code, reason := classify(err, s.mem)
-	return task.Exit{Code: code, Reason: reason}
+	return classify(err, s.mem)
 }
+
+// SetMemoryLimit changes the cap on the module's linear memory; it applies
+// to the module's next memory.grow (memory is never taken back).
+func (s *Standalone) SetMemoryLimit(limit uint64) { s.mem.b.limit.Store(limit) }

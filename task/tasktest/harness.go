@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -103,12 +104,14 @@ type fixture struct {
 	svc    *task.Service
 	events *recorder
 	ctx    context.Context
+	rt     task.Runtime
 }
 
 func newFixture(t *testing.T, newRuntime NewRuntime) *fixture {
 	t.Helper()
-	f := serve(t, newRuntime(t))
-	f.t = t
+	rt := newRuntime(t)
+	f := serve(t, rt)
+	f.t, f.rt = t, rt
 	return f
 }
 
@@ -117,7 +120,15 @@ func newFixture(t *testing.T, newRuntime NewRuntime) *fixture {
 func serve(t testing.TB, rt task.Runtime) *fixture {
 	t.Helper()
 	rec := &recorder{}
-	svc := task.NewService("sandbox-"+t.Name(), rt, rec, task.WithImageModules(layerModules{}))
+	f := serveWith(t, rt, rec)
+	f.events = rec
+	return f
+}
+
+// serveWith is serve with the given event publisher.
+func serveWith(t testing.TB, rt task.Runtime, pub task.Publisher) *fixture {
+	t.Helper()
+	svc := task.NewService("sandbox-"+t.Name(), rt, pub, task.WithImageModules(layerModules{}))
 	sock := filepath.Join(shortTempDir(t), "task.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -141,7 +152,7 @@ func serve(t testing.TB, rt task.Runtime) *fixture {
 		srv.Close()
 		cancel()
 	})
-	return &fixture{client: taskapi.NewTTRPCTaskClient(client), svc: svc, events: rec, ctx: ctx}
+	return &fixture{client: taskapi.NewTTRPCTaskClient(client), svc: svc, ctx: ctx}
 }
 
 // shortTempDir keeps unix socket paths under the 107-byte limit.
@@ -250,6 +261,29 @@ func (c *capture) String() string {
 	return c.buf.String()
 }
 
+// waitFor waits until what was written contains s (the writer may go on).
+func (c *capture) waitFor(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c.mu.Lock()
+		got := c.buf.String()
+		c.mu.Unlock()
+		if strings.Contains(got, s) {
+			return
+		}
+		select {
+		case <-c.done:
+			t.Fatalf("output ended without %q: %q", s, got)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in output after 60s: %q", s, got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // withStdio gives the bundle stdout and stderr fifos, and a stdin fifo
 // when stdin is true.
 func (b *bundle) withStdio(t *testing.T, stdin bool) {
@@ -309,3 +343,16 @@ type buildError struct {
 }
 
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+// openWriter opens a stdin fifo the way containerd's copier does.
+func openWriter(t *testing.T, path string) *os.File {
+	t.Helper()
+	w, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+func mkdirAll(path string) error { return os.MkdirAll(path, 0o755) }

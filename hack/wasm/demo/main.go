@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -125,6 +126,26 @@ func main() {
 			buf[i] = 1
 		}
 		fmt.Printf("allocated %d MiB\n", mb)
+	case "allocin":
+		// Each line of stdin is a number of MiB to allocate on top of what
+		// is held, so a test can change the memory limit in between.
+		var held [][]byte
+		sc := bufio.NewScanner(os.Stdin)
+		total := 0
+		for sc.Scan() {
+			mb, err := strconv.Atoi(strings.TrimSpace(sc.Text()))
+			if err != nil || mb < 0 {
+				fail(2, "allocin: bad size %q", sc.Text())
+			}
+			buf := make([]byte, mb<<20)
+			for i := 0; i < len(buf); i += 4096 {
+				buf[i] = 1
+			}
+			held = append(held, buf)
+			total += mb
+			fmt.Printf("allocated %d MiB\n", total)
+		}
+		fmt.Printf("held %d buffers\n", len(held))
 	case "panic":
 		panic("demo panic")
 	default:
