@@ -82,10 +82,10 @@ func (cl *Client) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// Metrics is the pod's total resource use, summed by the pod server.
-func (cl *Client) Metrics(ctx context.Context) (*types.Metric, error) {
+// Stats is the pod's total resource use, summed by the pod server.
+func (cl *Client) Stats(ctx context.Context) (*types.Metric, error) {
 	var m types.Metric
-	if err := cl.call(ctx, methodMetrics, &emptypb.Empty{}, &m); err != nil {
+	if err := cl.call(ctx, methodStats, &emptypb.Empty{}, &m); err != nil {
 		return nil, err
 	}
 	return &m, nil

@@ -119,7 +119,7 @@ func TestControl(t *testing.T) {
 	if err != nil || info != (Info{Tasks: 2, Pid: os.Getpid()}) {
 		t.Fatalf("info %+v, %v", info, err)
 	}
-	if m, err := cl.Metrics(context.Background()); err != nil || m.ID != "pod-totals" {
+	if m, err := cl.Stats(context.Background()); err != nil || m.ID != "pod-totals" {
 		t.Fatalf("metrics %v, %v", m, err)
 	}
 	if err := cl.KillAll(context.Background(), 5*time.Second); err != nil {

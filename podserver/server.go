@@ -29,7 +29,7 @@ const (
 	methodKillAll  = "KillAll"  // durationpb.Duration (0: no bound) → Empty
 	methodShutdown = "Shutdown" // Empty → Empty; the server then exits
 	methodInfo     = "Info"     // Empty → Struct{tasks, pid}
-	methodMetrics  = "Metrics"  // Empty → types.Metric: the pod's totals
+	methodStats    = "Stats"    // Empty → types.Metric: the pod's resource totals
 )
 
 // Tasks is what a Server needs of a sandbox's task service.
@@ -90,7 +90,7 @@ func Serve(ctx context.Context, id, socket string, tasks Tasks) (*Server, error)
 		methodKillAll:  s.killAll,
 		methodShutdown: s.shutdownTasks,
 		methodInfo:     s.info,
-		methodMetrics:  s.metrics,
+		methodStats:    s.stats,
 	}})
 	go func() {
 		if err := srv.Serve(context.WithoutCancel(ctx), ln); err != nil && !errors.Is(err, ttrpc.ErrServerClosed) {
@@ -139,7 +139,7 @@ func (s *Server) shutdownTasks(ctx context.Context, unmarshal func(any) error) (
 	return &emptypb.Empty{}, nil
 }
 
-func (s *Server) metrics(ctx context.Context, unmarshal func(any) error) (any, error) {
+func (s *Server) stats(ctx context.Context, unmarshal func(any) error) (any, error) {
 	if err := unmarshal(&emptypb.Empty{}); err != nil {
 		return nil, err
 	}

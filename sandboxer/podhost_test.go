@@ -99,7 +99,7 @@ func (p *fakePod) Detach() {
 
 func (p *fakePod) Info(context.Context) (podserver.Info, error) { return podserver.Info{Tasks: 3}, nil }
 func (p *fakePod) Gone() <-chan struct{}                        { return p.gone }
-func (p *fakePod) Metrics(context.Context) (*types.Metric, error) {
+func (p *fakePod) Stats(context.Context) (*types.Metric, error) {
 	return &types.Metric{ID: "from-pod-server"}, nil
 }
 

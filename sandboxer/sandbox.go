@@ -37,7 +37,7 @@ type PodServer interface {
 	Shutdown(ctx context.Context) error
 	Detach()
 	Info(ctx context.Context) (podserver.Info, error)
-	Metrics(ctx context.Context) (*types.Metric, error)
+	Stats(ctx context.Context) (*types.Metric, error)
 	Gone() <-chan struct{}
 }
 
@@ -90,7 +90,7 @@ type podHost struct {
 
 func (h *podHost) Detach(context.Context) { h.ps.Detach() }
 
-func (h *podHost) Metrics(ctx context.Context) (*types.Metric, error) { return h.ps.Metrics(ctx) }
+func (h *podHost) Metrics(ctx context.Context) (*types.Metric, error) { return h.ps.Stats(ctx) }
 func (h *podHost) Gone() <-chan struct{}                              { return h.ps.Gone() }
 
 func (h *podHost) KillAll(ctx context.Context, t time.Duration) error {
