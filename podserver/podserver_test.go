@@ -14,6 +14,8 @@ import (
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
 	"golang.org/x/sys/unix"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 )
 
 // fakeTasks records the control calls; its task API methods are not used
@@ -252,5 +254,34 @@ func TestSpawnFailures(t *testing.T) {
 	sp := Spawner{Binary: "/nonexistent/wasm-sandboxer"}
 	if _, err := sp.Spawn(context.Background(), socketIn(t)); err == nil || !strings.Contains(err.Error(), "/nonexistent/wasm-sandboxer") {
 		t.Fatalf("spawn of a missing binary: %v", err)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	socket := socketIn(t)
+	m := metrics.New(metrics.RuntimeForked)
+	m.WorkerPool(func() int { return 5 })
+	srv, err := Serve(context.Background(), "sb", socket, &fakeTasks{}, WithMetrics(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	cl, err := Dial(context.Background(), socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Detach()
+	fams, err := cl.Metrics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range fams {
+		if f.GetName() == "wasm_sandboxer_worker_pool_idle" {
+			found = f.Metric[0].GetGauge().GetValue() == 5
+		}
+	}
+	if !found {
+		t.Fatalf("the pod server's figures lack worker_pool_idle 5: %d families", len(fams))
 	}
 }
