@@ -33,7 +33,7 @@ func TestLabelInCluster(t *testing.T) {
 	defer srv.Close()
 	dir := t.TempDir()
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	os.WriteFile(filepath.Join(dir, "ca.crt"), ca, 0o600)           //nolint:errcheck
+	os.WriteFile(filepath.Join(dir, "ca.crt"), ca, 0o600)             //nolint:errcheck
 	os.WriteFile(filepath.Join(dir, "token"), []byte("tok\n"), 0o600) //nolint:errcheck
 	host, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	t.Setenv("KUBERNETES_SERVICE_HOST", host)
