@@ -19,6 +19,8 @@
 #   BIN_DIR     the node's directory for the binaries (default
 #               /usr/local/bin: on containerd's PATH)
 #   CONTAINERD_CONFIG, DROPIN   containerd's config and our drop-in
+#   WASM_SANDBOXER_OPTS  when set, the daemon's extra flags, written to the
+#               node's /etc/default/wasm-sandboxer (e.g. --metrics-address)
 #   NODE_NAME, NODE_LABEL       label NODE_NAME with NODE_LABEL once the
 #               daemon serves (default wasm-sandboxer.io/ready=true);
 #               skipped when NODE_NAME is empty
@@ -113,6 +115,12 @@ for b in $BINARIES; do
 done
 sed "s#/usr/local/bin/#$BIN_DIR/#g" "$SRC/wasm-sandboxer.service" >"$tmp/unit"
 unit_changed=$(put "$tmp/unit" "$UNIT" 0644)
+if [ -n "${WASM_SANDBOXER_OPTS+set}" ]; then
+	case $WASM_SANDBOXER_OPTS in *[\"\$\`\\]*) die "WASM_SANDBOXER_OPTS must not hold quotes, \$, \` or backslashes" ;; esac
+	printf '# Written by wasm-sandboxer install.sh from WASM_SANDBOXER_OPTS.\nWASM_SANDBOXER_OPTS="%s"\n' "$WASM_SANDBOXER_OPTS" >"$tmp/opts"
+	c=$(put "$tmp/opts" /etc/default/wasm-sandboxer 0644)
+	[ -z "$c" ] || daemon_changed=1
+fi
 sed "s#\"/run/wasm-sandboxer/sandboxer.sock\"#\"$SOCKET\"#" "$SRC/wasm-sandboxer.toml" >"$tmp/dropin"
 containerd_changed=$(put "$tmp/dropin" "$DROPIN" 0644)
 c=$(add_import)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -290,5 +291,27 @@ func TestRefusals(t *testing.T) {
 		if strings.Contains(c, "containerd.service") {
 			t.Errorf("containerd restarted though the daemon does not answer: %q", calls)
 		}
+	}
+}
+
+func TestDaemonOptions(t *testing.T) {
+	n := newNode(t)
+	opts := "WASM_SANDBOXER_OPTS=--metrics-address 0.0.0.0:9464 --log-format json"
+	if _, out, err := n.install(opts); err != nil {
+		t.Fatalf("install: %v\n%s", err, out)
+	}
+	if got := n.read("etc/default/wasm-sandboxer"); !strings.Contains(got, "\nWASM_SANDBOXER_OPTS=\"--metrics-address 0.0.0.0:9464 --log-format json\"\n") {
+		t.Errorf("/etc/default/wasm-sandboxer:\n%s", got)
+	}
+	calls, out, err := n.install(opts)
+	if err != nil || !slices.Contains(calls, "systemctl start wasm-sandboxer.service") {
+		t.Errorf("same options: %q, %v\n%s", calls, err, out)
+	}
+	calls, out, err = n.install("WASM_SANDBOXER_OPTS=--log-level debug")
+	if err != nil || !slices.Contains(calls, "systemctl restart wasm-sandboxer.service") || slices.Contains(calls, "systemctl restart containerd.service") {
+		t.Errorf("new options: %q, %v\n%s", calls, err, out)
+	}
+	if _, out, err := n.install(`WASM_SANDBOXER_OPTS=--x "$(reboot)"`); err == nil || !strings.Contains(out, "must not hold quotes") {
+		t.Errorf("options with quotes: %v\n%s", err, out)
 	}
 }
