@@ -147,25 +147,27 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(rpclog.GRPC, m.GRPCInterceptor(runtimeOf(ctrl)), rpcerr.GRPCInterceptor))
-	api.RegisterControllerServer(srv, ctrl)
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
+	var mln net.Listener
 	metricsAddr := ""
 	if o.metricsAddress != "" {
-		mln, err := net.Listen("tcp", o.metricsAddress)
-		if err != nil {
-			srv.Stop()
+		if mln, err = net.Listen("tcp", o.metricsAddress); err != nil {
+			ln.Close()
 			return fmt.Errorf("--metrics-address: %w", err)
 		}
 		metricsAddr = mln.Addr().String()
+	}
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(rpclog.GRPC, m.GRPCInterceptor(runtimeOf(ctrl)), rpcerr.GRPCInterceptor))
+	api.RegisterControllerServer(srv, ctrl)
+	status.Register(srv, func(ctx context.Context) (status.Report, error) {
+		return report(ctx, ctrl, o, pods != nil, remotes, cc, started, metricsAddr), nil
+	})
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	if mln != nil {
 		hsrv := &http.Server{Handler: metricsMux(m, remotes), ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- hsrv.Serve(mln) }()
 		defer hsrv.Close()
 	}
-	status.Register(srv, func(ctx context.Context) (status.Report, error) {
-		return report(ctx, ctrl, o, pods != nil, remotes, cc, started, metricsAddr), nil
-	})
 	log.G(ctx).WithFields(log.Fields{"listen": o.listen, "state-dir": o.stateDir, "metrics-address": metricsAddr,
 		"version": version.Version}).Info("wasm-sandboxer serving")
 	notifyReady(ctx)
