@@ -135,19 +135,27 @@ func TestControl(t *testing.T) {
 	}
 }
 
-func TestKillAllBound(t *testing.T) {
+// serveAndDial serves tasks on a new socket and dials it; both end at
+// cleanup.
+func serveAndDial(t *testing.T, tasks Tasks, opts ...Option) *Client {
+	t.Helper()
 	socket := socketIn(t)
-	tasks := &fakeTasks{}
-	srv, err := Serve(context.Background(), "sb", socket, tasks)
+	srv, err := Serve(context.Background(), "sb", socket, tasks, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close(context.Background())
+	t.Cleanup(func() { srv.Close(context.Background()) })
 	cl, err := Dial(context.Background(), socket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Detach()
+	t.Cleanup(cl.Detach)
+	return cl
+}
+
+func TestKillAllBound(t *testing.T) {
+	tasks := &fakeTasks{}
+	cl := serveAndDial(t, tasks)
 	if err := cl.KillAll(context.Background(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -258,19 +266,9 @@ func TestSpawnFailures(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	socket := socketIn(t)
 	m := metrics.New(metrics.RuntimeForked)
 	m.WorkerPool(func() int { return 5 })
-	srv, err := Serve(context.Background(), "sb", socket, &fakeTasks{}, WithMetrics(m))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
-	cl, err := Dial(context.Background(), socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Detach()
+	cl := serveAndDial(t, &fakeTasks{}, WithMetrics(m))
 	fams, err := cl.Metrics(context.Background())
 	if err != nil {
 		t.Fatal(err)

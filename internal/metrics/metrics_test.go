@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -120,7 +121,7 @@ func TestTaskStartAndErrors(t *testing.T) {
 	gi := m.GRPCInterceptor(func(string) string { return RuntimeForked })
 	ok := func(context.Context, any) (any, error) { return nil, nil }
 	fail := func(context.Context, any) (any, error) { return nil, errgrpc.ToGRPC(errdefs.ErrUnavailable) }
-	gi(context.Background(), &sandboxapi.ControllerStartRequest{SandboxID: "s"}, &grpc.UnaryServerInfo{FullMethod: "/x/Start"}, ok)  //nolint:errcheck
+	gi(context.Background(), &sandboxapi.ControllerStartRequest{SandboxID: "s"}, &grpc.UnaryServerInfo{FullMethod: "/x/Start"}, ok) //nolint:errcheck
 	gi(context.Background(), &sandboxapi.ControllerWaitRequest{SandboxID: "s"}, &grpc.UnaryServerInfo{FullMethod: "/x/Wait"}, fail) //nolint:errcheck
 	if got := gaugeOf(t, m, "wasm_sandboxer_sandbox_start_seconds", "runtime", RuntimeForked); got != 1 {
 		t.Errorf("sandbox starts timed: %v, want 1", got)
@@ -207,13 +208,7 @@ func TestRemotesMerge(t *testing.T) {
 		own, err := daemon.Gather()
 		return Merge(append(r.Gather(context.Background()), own)...), err
 	})
-	if err := testutil.GatherAndCompare(g, strings.NewReader(`
-# HELP wasm_sandboxer_worker_pool_idle Idle, already confined forked workers waiting for a task, over every forked pod.
-# TYPE wasm_sandboxer_worker_pool_idle gauge
-wasm_sandboxer_worker_pool_idle 3
-`), "wasm_sandboxer_worker_pool_idle"); err != nil {
-		t.Error(err)
-	}
+	wantPoolIdle(t, g, 3)
 	if got := gaugeOf(t, g, "wasm_sandboxer_task_start_seconds", "runtime", RuntimeForked); got != 2 {
 		t.Errorf("forked starts %v, want 2", got)
 	}
@@ -226,14 +221,19 @@ wasm_sandboxer_worker_pool_idle 3
 	if got := gaugeOf(t, g, "wasm_sandboxer_task_start_seconds", "runtime", RuntimeForked); got != 2 {
 		t.Errorf("forked starts after a retire %v, want 2", got)
 	}
-	if err := testutil.GatherAndCompare(g, strings.NewReader(`
-# HELP wasm_sandboxer_worker_pool_idle Idle, already confined forked workers waiting for a task, over every forked pod.
-# TYPE wasm_sandboxer_worker_pool_idle gauge
-wasm_sandboxer_worker_pool_idle 2
-`), "wasm_sandboxer_worker_pool_idle"); err != nil {
-		t.Error(err)
-	}
+	wantPoolIdle(t, g, 2)
 	if r.Len() != 1 {
 		t.Errorf("%d live sources, want 1", r.Len())
+	}
+}
+
+func wantPoolIdle(t *testing.T, g prometheus.Gatherer, n int) {
+	t.Helper()
+	if err := testutil.GatherAndCompare(g, strings.NewReader(fmt.Sprintf(`
+# HELP wasm_sandboxer_worker_pool_idle Idle, already confined forked workers waiting for a task, over every forked pod.
+# TYPE wasm_sandboxer_worker_pool_idle gauge
+wasm_sandboxer_worker_pool_idle %d
+`, n)), "wasm_sandboxer_worker_pool_idle"); err != nil {
+		t.Error(err)
 	}
 }
