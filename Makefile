@@ -10,7 +10,7 @@ GO ?= go
 # containerd is built from the version go.mod pins, never downloaded.
 CONTAINERD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
 
-.PHONY: help build containerd crictl wasm images demo ctr-demo cri-latency compile-cache-figures test test-unit test-integration fuzz check clean
+.PHONY: help build dist containerd crictl wasm images demo ctr-demo cri-latency compile-cache-figures test test-unit test-integration fuzz check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -19,6 +19,14 @@ build: ## build wasm-sandboxer, its worker, containerd-shim-wasm-v1 and wasm-ima
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/wasm-sandboxer ./cmd/containerd-shim-wasm-v1 ./cmd/wasm-image ./hack/crilatency
 	# The worker must be pure Go: it drops capabilities on every thread.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/wasm-sandboxer-worker
+
+DIST := $(OUT)/dist/opt/wasm-sandboxer
+dist: ## static binaries and install/ in _output/dist/opt/wasm-sandboxer: the installer image's content (install/Dockerfile)
+	rm -rf $(OUT)/dist && mkdir -p $(DIST)/bin
+	# Static (no cgo): they run on the node, whatever its libc.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/bin/ ./cmd/wasm-sandboxer ./cmd/wasm-sandboxer-worker ./cmd/containerd-shim-wasm-v1
+	cp install/install.sh install/wasm-sandboxer.service install/wasm-sandboxer.toml $(DIST)/
+	@ls -l $(DIST) $(DIST)/bin
 
 containerd: $(BIN)/.containerd-$(CONTAINERD_VERSION) ## build containerd and ctr from the go.mod-pinned module
 
@@ -52,7 +60,7 @@ compile-cache-figures: build containerd images ## first vs second start of the G
 
 test: test-unit test-integration ## unit tests, then integration tests against a real containerd
 
-test-unit: ## go test -race of every package
+test-unit: ## go test -race of every package (manifests/ and install/ included)
 	$(GO) test -race -count=1 ./...
 
 test-integration: build containerd crictl images ## end-to-end tests through CRI, crictl and ctr against a private containerd (root)

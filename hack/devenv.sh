@@ -8,6 +8,9 @@
 #   hack/devenv.sh stop-sandboxer DIR | start-sandboxer DIR
 #   hack/devenv.sh restart-containerd DIR | stop-containerd DIR | start-containerd DIR
 #
+# SANDBOXER_METRICS_ADDRESS=host:port at start serves the daemon's
+# Prometheus metrics there (--metrics-address), across restarts.
+#
 # Nothing is shared with a system containerd: sockets, root, state, netns
 # mounts, CNI config and NRI all live under DIR. The binaries come from
 # _output/bin (make build, make containerd).
@@ -54,8 +57,14 @@ write_configs() { # dir
   ]
 }
 EOF
+	# wasm-sandboxer's part is the installer's drop-in (install/), imported
+	# as on a node, with the daemon's socket under DIR: the proxy plugins
+	# wasm and wasm-forked and the CRI runtimes of the same names.
+	mkdir -p "$d/conf.d"
+	sed "s#\"/run/wasm-sandboxer/sandboxer.sock\"#\"$d/sandboxer.sock\"#" "$top/install/wasm-sandboxer.toml" >"$d/conf.d/wasm-sandboxer.toml"
 	cat >"$d/containerd.toml" <<EOF
 version = 3
+imports = ["$d/conf.d/wasm-sandboxer.toml"]
 root = "$d/root"
 state = "$d/state"
 disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.erofs"]
@@ -66,15 +75,6 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
 [debug]
   level = "${CONTAINERD_LOG_LEVEL:-info}"
 
-[proxy_plugins.wasm]
-  type = "sandbox"
-  address = "$d/sandboxer.sock"
-
-# The same daemon under a second name: pods of this sandboxer run forked.
-[proxy_plugins.wasm-forked]
-  type = "sandbox"
-  address = "$d/sandboxer.sock"
-
 [plugins.'io.containerd.internal.v1.opt']
   path = "$d/opt"
 
@@ -84,14 +84,6 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
 
 [plugins.'io.containerd.cri.v1.runtime']
   netns_mounts_under_state_dir = true
-  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.wasm]
-    runtime_type = "io.containerd.wasm.v1"
-    sandboxer = "wasm"
-    disable_pause_image_pull = true
-  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.wasm-forked]
-    runtime_type = "io.containerd.wasm.v1"
-    sandboxer = "wasm-forked"
-    disable_pause_image_pull = true
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ["$cni_bin"]
     conf_dir = "$d/cni/net.d"
@@ -99,9 +91,11 @@ EOF
 }
 
 start_sandboxer() { # dir
-	local d=$1
+	local d=$1 metrics=()
+	# SANDBOXER_METRICS_ADDRESS at start is kept in DIR for restarts.
+	[ -f "$d/metrics-address" ] && metrics=(--metrics-address "$(cat "$d/metrics-address")")
 	"$bin/wasm-sandboxer" --listen "$d/sandboxer.sock" --state-dir "$d/sandboxer" \
-		--containerd-address "$d/containerd.sock" --log-level "${SANDBOXER_LOG_LEVEL:-debug}" \
+		--containerd-address "$d/containerd.sock" --log-level "${SANDBOXER_LOG_LEVEL:-debug}" "${metrics[@]}" \
 		>>"$d/sandboxer.log" 2>&1 &
 	echo $! >"$d/sandboxer.pid"
 	wait_socket "$d/sandboxer.sock" "$(cat "$d/sandboxer.pid")" wasm-sandboxer
@@ -160,6 +154,9 @@ start() {
 	mkdir -p "$d"
 	d=$(cd "$d" && pwd)
 	write_configs "$d"
+	if [ -n "${SANDBOXER_METRICS_ADDRESS:-}" ]; then
+		echo "$SANDBOXER_METRICS_ADDRESS" >"$d/metrics-address"
+	fi
 
 	start_sandboxer "$d"
 

@@ -25,6 +25,7 @@ import (
 type env struct {
 	dir     string
 	out     string
+	metrics string // the daemon's --metrics-address
 	runtime cri.RuntimeServiceClient
 	images  cri.ImageServiceClient
 }
@@ -80,6 +81,10 @@ func startEnv() (*env, error) {
 		return nil, err
 	}
 	e := &env{dir: dir, out: out}
+	if e.metrics, err = freeAddress(); err != nil {
+		return nil, err
+	}
+	os.Setenv("SANDBOXER_METRICS_ADDRESS", e.metrics) // read by devenv.sh start
 	if b, err := e.devenv("start"); err != nil {
 		return nil, fmt.Errorf("devenv start: %v\n%s", err, b)
 	}

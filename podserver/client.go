@@ -12,9 +12,13 @@ import (
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/ttrpc"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 )
 
 // Client is the daemon's connection to a pod server.
@@ -106,6 +110,15 @@ func (cl *Client) Info(ctx context.Context) (Info, error) {
 	m := s.AsMap()
 	num := func(k string) int { f, _ := m[k].(float64); return int(f) }
 	return Info{Tasks: num("tasks"), Pid: num("pid")}, nil
+}
+
+// Metrics fetches the pod server's metric families.
+func (cl *Client) Metrics(ctx context.Context) ([]*dto.MetricFamily, error) {
+	var b wrapperspb.BytesValue
+	if err := cl.call(ctx, methodMetrics, &emptypb.Empty{}, &b); err != nil {
+		return nil, err
+	}
+	return metrics.Decode(b.Value)
 }
 
 func (cl *Client) call(ctx context.Context, method string, req, resp any) error {

@@ -15,6 +15,8 @@ import (
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/api/types"
 	"golang.org/x/sys/unix"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 )
 
 // fakeTasks records the control calls; its task API methods are not used
@@ -94,11 +96,11 @@ func waitGone(t *testing.T, cl *Client, what string) {
 
 // serveAndDial serves fake tasks on a fresh socket and dials it; the
 // server is closed at cleanup.
-func serveAndDial(t *testing.T) (*Server, *Client, *fakeTasks, string) {
+func serveAndDial(t *testing.T, opts ...Option) (*Server, *Client, *fakeTasks, string) {
 	t.Helper()
 	socket := socketIn(t)
 	tasks := &fakeTasks{}
-	srv, err := Serve(context.Background(), "sb", socket, tasks)
+	srv, err := Serve(context.Background(), "sb", socket, tasks, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,5 +252,25 @@ func TestSpawnFailures(t *testing.T) {
 	sp := Spawner{Binary: "/nonexistent/wasm-sandboxer"}
 	if _, err := sp.Spawn(context.Background(), socketIn(t)); err == nil || !strings.Contains(err.Error(), "/nonexistent/wasm-sandboxer") {
 		t.Fatalf("spawn of a missing binary: %v", err)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	m := metrics.New(metrics.RuntimeForked)
+	m.WorkerPool(func() int { return 5 })
+	_, cl, _, _ := serveAndDial(t, WithMetrics(m))
+	defer cl.Detach()
+	fams, err := cl.Metrics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range fams {
+		if f.GetName() == "wasm_sandboxer_worker_pool_idle" {
+			found = f.Metric[0].GetGauge().GetValue() == 5
+		}
+	}
+	if !found {
+		t.Fatalf("the pod server's figures lack worker_pool_idle 5: %d families", len(fams))
 	}
 }

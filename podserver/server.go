@@ -13,11 +13,15 @@ import (
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpcerr"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpclog"
 )
 
 // controlService is the ttrpc service the daemon calls on a pod server.
@@ -30,6 +34,7 @@ const (
 	methodShutdown = "Shutdown" // Empty → Empty; the server then exits
 	methodInfo     = "Info"     // Empty → Struct{tasks, pid}
 	methodStats    = "Stats"    // Empty → types.Metric: the pod's resource totals
+	methodMetrics  = "Metrics"  // Empty → BytesValue: the pod server's metric families, length-delimited protobuf
 )
 
 // Tasks is what a Server needs of a sandbox's task service.
@@ -54,6 +59,26 @@ type Server struct {
 	socket       string
 	shutdown     chan struct{} // closed once the daemon asked for Shutdown
 	shutdownOnce sync.Once
+	metrics      prometheus.Gatherer
+}
+
+// Option configures a Server.
+type Option func(*options)
+
+type options struct {
+	interceptors []ttrpc.UnaryServerInterceptor
+	metrics      prometheus.Gatherer
+}
+
+// WithInterceptors adds task API interceptors, outside the error mapping
+// (they see errors with their gRPC codes).
+func WithInterceptors(is ...ttrpc.UnaryServerInterceptor) Option {
+	return func(o *options) { o.interceptors = append(o.interceptors, is...) }
+}
+
+// WithMetrics serves g's figures to the daemon (the control API's Metrics).
+func WithMetrics(g prometheus.Gatherer) Option {
+	return func(o *options) { o.metrics = g }
 }
 
 // Listen opens a unix socket only root can use, replacing a stale file.
@@ -74,23 +99,29 @@ func Listen(socket string) (net.Listener, error) {
 
 // Serve listens on socket and serves tasks (sandbox id) there, in the
 // background, until Close.
-func Serve(ctx context.Context, id, socket string, tasks Tasks) (*Server, error) {
+func Serve(ctx context.Context, id, socket string, tasks Tasks, opts ...Option) (*Server, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	ln, err := Listen(socket)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := ttrpc.NewServer(ttrpc.WithUnaryServerInterceptor(rpcerr.TTRPCInterceptor))
+	chain := append(append([]ttrpc.UnaryServerInterceptor{rpclog.TTRPC(id)}, o.interceptors...), rpcerr.TTRPCInterceptor)
+	srv, err := ttrpc.NewServer(ttrpc.WithChainUnaryServerInterceptor(chain...))
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("task server: %w", err)
 	}
-	s := &Server{id: id, tasks: tasks, srv: srv, socket: socket, shutdown: make(chan struct{})}
+	s := &Server{id: id, tasks: tasks, srv: srv, socket: socket, shutdown: make(chan struct{}), metrics: o.metrics}
 	taskapi.RegisterTTRPCTaskService(srv, tasks)
 	srv.RegisterService(controlService, &ttrpc.ServiceDesc{Methods: map[string]ttrpc.Method{
 		methodKillAll:  s.killAll,
 		methodShutdown: s.shutdownTasks,
 		methodInfo:     s.info,
 		methodStats:    s.stats,
+		methodMetrics:  s.gatherMetrics,
 	}})
 	go func() {
 		if err := srv.Serve(context.WithoutCancel(ctx), ln); err != nil && !errors.Is(err, ttrpc.ErrServerClosed) {
@@ -151,4 +182,22 @@ func (s *Server) info(ctx context.Context, unmarshal func(any) error) (any, erro
 		return nil, err
 	}
 	return structpb.NewStruct(map[string]any{"tasks": s.tasks.Len(), "pid": os.Getpid()})
+}
+
+func (s *Server) gatherMetrics(ctx context.Context, unmarshal func(any) error) (any, error) {
+	if err := unmarshal(&emptypb.Empty{}); err != nil {
+		return nil, err
+	}
+	if s.metrics == nil {
+		return &wrapperspb.BytesValue{}, nil
+	}
+	fams, err := s.metrics.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("gather metrics: %w", err)
+	}
+	b, err := metrics.Encode(fams)
+	if err != nil {
+		return nil, err
+	}
+	return wrapperspb.Bytes(b), nil
 }

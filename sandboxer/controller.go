@@ -71,6 +71,9 @@ type Config struct {
 	Publisher task.Publisher
 	// Images provides modules from image layers (optional).
 	Images task.ImageModules
+	// TaskServer configures the task endpoints of goroutine-mode sandboxes
+	// (e.g. metrics interceptors).
+	TaskServer []podserver.Option
 }
 
 // Controller serves the Sandbox Controller API.
@@ -202,7 +205,7 @@ func (c *Controller) startHostLocked(ctx context.Context, sb *sandbox) error {
 		h = &podHost{ps: ps}
 	} else {
 		tasks := c.newTaskService(sb.state)
-		srv, err := podserver.Serve(ctx, id, socket, tasks)
+		srv, err := podserver.Serve(ctx, id, socket, tasks, c.cfg.TaskServer...)
 		if err != nil {
 			return err
 		}

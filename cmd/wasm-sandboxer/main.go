@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,12 +18,15 @@ import (
 
 	api "github.com/containerd/containerd/api/services/sandbox/v1"
 	"github.com/containerd/log"
-	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/compcache"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpcerr"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpclog"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/status"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/version"
+	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
 	"github.com/wasm-sandboxer/wasm-sandboxer/sandboxer"
 )
@@ -31,6 +35,8 @@ type options struct {
 	listen            string
 	stateDir          string
 	logLevel          string
+	logFormat         string
+	metricsAddress    string
 	containerdAddress string
 	compileCacheSize  int64
 	workerBinary      string
@@ -40,14 +46,23 @@ type options struct {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == podServerRole {
-		os.Exit(podServerMain(os.Args[2:]))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case podServerRole:
+			os.Exit(podServerMain(os.Args[2:]))
+		case "status":
+			os.Exit(statusMain(os.Args[2:]))
+		case "label-node":
+			os.Exit(labelNodeMain(os.Args[2:]))
+		}
 	}
 	var o options
 	fs := flag.NewFlagSet("wasm-sandboxer", flag.ContinueOnError)
 	fs.StringVar(&o.listen, "listen", "/run/wasm-sandboxer/sandboxer.sock", "unix socket serving the Sandbox Controller API (gRPC)")
 	fs.StringVar(&o.stateDir, "state-dir", "/run/wasm-sandboxer", "directory for sandbox state and task sockets")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.metricsAddress, "metrics-address", "", "host:port serving Prometheus metrics on /metrics (off when empty)")
 	fs.StringVar(&o.containerdAddress, "containerd-address", "/run/containerd/containerd.sock", "containerd's gRPC socket; task events go to <address>.ttrpc")
 	fs.Int64Var(&o.compileCacheSize, "compile-cache-size", 1<<30, "bytes of compiled code kept on disk under <state-dir>/compile-cache")
 	fs.StringVar(&o.workerBinary, "worker-binary", "", "wasm-sandboxer-worker executable for the forked runtime (default: next to this binary; the forked runtime is off when there is none)")
@@ -65,20 +80,24 @@ func main() {
 		fmt.Printf("wasm-sandboxer %s\n", version.Version)
 		return
 	}
-	if err := run(o); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, o); err != nil {
 		fmt.Fprintf(os.Stderr, "wasm-sandboxer: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(o options) error {
-	if err := log.SetLevel(o.logLevel); err != nil {
-		return fmt.Errorf("--log-level %q: %w", o.logLevel, err)
+// run serves until ctx ends. It tells systemd (sd_notify READY=1) once
+// the controller socket and the metrics listener accept connections.
+func run(ctx context.Context, o options) error {
+	if err := setupLogs(o.logLevel, o.logFormat); err != nil {
+		return err
 	}
-	logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano})
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	started := time.Now()
 	ctx = log.WithLogger(ctx, log.G(ctx).WithField("pid", os.Getpid()))
+	m := metrics.New(metrics.RuntimeGoroutine)
+	remotes := metrics.NewRemotes()
 
 	if err := os.MkdirAll(o.stateDir, 0o700); err != nil {
 		return fmt.Errorf("--state-dir: %w", err)
@@ -99,31 +118,53 @@ func run(o options) error {
 		return err
 	}
 	defer rt.Close(context.Background())
+	m.CompileCache(rt.CacheStats)
 	pub, images, closeClients, err := containerdClients(o.containerdAddress)
 	if err != nil {
 		return err
 	}
 	defer closeClients()
-	pods, err := newForked(ctx, o)
+	pods, err := newForked(ctx, o, remotes)
 	if err != nil {
 		return err
 	}
 	go sweepCache(ctx, cc)
 	ctrl, err := sandboxer.New(ctx, sandboxer.Config{StateDir: o.stateDir, Runtime: rt, PodServers: pods,
-		ForkedSandboxer: o.forkedSandboxer, Publisher: pub, Images: images})
+		ForkedSandboxer: o.forkedSandboxer, Publisher: m.Publisher(pub), Images: images,
+		TaskServer: []podserver.Option{podserver.WithInterceptors(m.TTRPCInterceptor)}})
 	if err != nil {
 		return err
 	}
+	registerDaemonMetrics(m, ctrl, remotes)
 
 	ln, err := listen(o.listen)
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer(grpc.UnaryInterceptor(rpcerr.GRPCInterceptor))
+	var mln net.Listener
+	metricsAddr := ""
+	if o.metricsAddress != "" {
+		if mln, err = net.Listen("tcp", o.metricsAddress); err != nil {
+			ln.Close()
+			return fmt.Errorf("--metrics-address: %w", err)
+		}
+		metricsAddr = mln.Addr().String()
+	}
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(rpclog.GRPC, m.GRPCInterceptor(runtimeOf(ctrl)), rpcerr.GRPCInterceptor))
 	api.RegisterControllerServer(srv, ctrl)
-	errc := make(chan error, 1)
+	status.Register(srv, func(ctx context.Context) (status.Report, error) {
+		return report(ctx, ctrl, o, pods != nil, remotes, cc, started, metricsAddr), nil
+	})
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
-	log.G(ctx).WithFields(log.Fields{"listen": o.listen, "state-dir": o.stateDir, "version": version.Version}).Info("wasm-sandboxer serving")
+	if mln != nil {
+		hsrv := &http.Server{Handler: metricsMux(m, remotes), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- hsrv.Serve(mln) }()
+		defer hsrv.Close()
+	}
+	log.G(ctx).WithFields(log.Fields{"listen": o.listen, "state-dir": o.stateDir, "metrics-address": metricsAddr,
+		"version": version.Version}).Info("wasm-sandboxer serving")
+	notifyReady(ctx)
 
 	select {
 	case err := <-errc:
@@ -170,7 +211,7 @@ func sweepCache(ctx context.Context, cc *compcache.Cache) {
 
 // newForked returns what hosts forked pods, or nil when there is no worker
 // binary (an explicit --worker-binary that is not there is an error).
-func newForked(ctx context.Context, o options) (sandboxer.PodServers, error) {
+func newForked(ctx context.Context, o options, remotes *metrics.Remotes) (sandboxer.PodServers, error) {
 	bin := o.workerBinary
 	if bin == "" {
 		exe, err := os.Executable()
@@ -190,7 +231,7 @@ func newForked(ctx context.Context, o options) (sandboxer.PodServers, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--worker-binary: %w", err)
 	}
-	return newPodServers(o, abs), nil
+	return newPodServers(o, abs, remotes), nil
 }
 
 // listen opens the controller socket, refusing to steal it from a daemon

@@ -11,12 +11,11 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/containerd/log"
-	"github.com/sirupsen/logrus"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/compcache"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/forked"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
@@ -32,17 +31,19 @@ const podServerRole = "pod-server"
 // pod-server role with the daemon's settings.
 type podServers struct {
 	spawner podserver.Spawner
+	remotes *metrics.Remotes
 }
 
 var _ sandboxer.PodServers = podServers{}
 
-func newPodServers(o options, workerBinary string) podServers {
-	return podServers{spawner: podserver.Spawner{
+func newPodServers(o options, workerBinary string, remotes *metrics.Remotes) podServers {
+	return podServers{remotes: remotes, spawner: podserver.Spawner{
 		// The running binary, even when a newer one replaced it on disk.
 		Binary: "/proc/self/exe",
 		Name:   os.Args[0],
 		Args: []string{podServerRole,
 			"--log-level", o.logLevel,
+			"--log-format", o.logFormat,
 			"--containerd-address", o.containerdAddress,
 			"--compile-cache", filepath.Join(o.stateDir, "compile-cache"),
 			"--worker-binary", workerBinary,
@@ -53,11 +54,46 @@ func newPodServers(o options, workerBinary string) podServers {
 }
 
 func (p podServers) Spawn(ctx context.Context, id, socket, dir, netns string) (sandboxer.PodServer, error) {
-	return p.spawner.Spawn(ctx, socket, "--sandbox", id, "--dir", dir, "--netns", netns)
+	cl, err := p.spawner.Spawn(ctx, socket, "--sandbox", id, "--dir", dir, "--netns", netns)
+	if err != nil {
+		return nil, err
+	}
+	return p.track(cl), nil
 }
 
 func (p podServers) Attach(ctx context.Context, socket string) (sandboxer.PodServer, error) {
-	return podserver.Dial(ctx, socket)
+	cl, err := podserver.Dial(ctx, socket)
+	if err != nil {
+		return nil, err
+	}
+	return p.track(cl), nil
+}
+
+// track adds a pod server's figures to the daemon's metrics for as long
+// as the daemon is attached to it.
+func (p podServers) track(cl *podserver.Client) sandboxer.PodServer {
+	p.remotes.Add(cl)
+	go func() {
+		<-cl.Gone() // died (its figures are lost with it); nil once detached
+		p.remotes.Remove(cl)
+	}()
+	return trackedPodServer{Client: cl, remotes: p.remotes}
+}
+
+// trackedPodServer keeps the counters of a pod server it shuts down.
+type trackedPodServer struct {
+	*podserver.Client
+	remotes *metrics.Remotes
+}
+
+func (t trackedPodServer) Shutdown(ctx context.Context) error {
+	t.remotes.Retire(ctx, t.Client)
+	return t.Client.Shutdown(ctx)
+}
+
+func (t trackedPodServer) Detach() {
+	t.remotes.Remove(t.Client)
+	t.Client.Detach()
 }
 
 func (p podServers) Clean(_ context.Context, dir string) error { return forked.RemoveState(dir) }
@@ -68,7 +104,7 @@ type podServerOptions struct {
 	compileCache                string
 	workerBinary                string
 	workerPoolSize              int
-	logLevel                    string
+	logLevel, logFormat         string
 }
 
 // podServerMain runs the pod server of one forked sandbox: its task API
@@ -87,6 +123,7 @@ func podServerMain(args []string) int {
 	fs.StringVar(&o.workerBinary, "worker-binary", "", "wasm-sandboxer-worker executable")
 	fs.IntVar(&o.workerPoolSize, "worker-pool-size", 2, "idle confined workers kept ready")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	err := fs.Parse(args)
 	if err == nil {
 		for name, v := range map[string]string{"sandbox": o.sandbox, "socket": o.socket, "dir": o.dir,
@@ -108,10 +145,9 @@ func podServerMain(args []string) int {
 }
 
 func runPodServer(o podServerOptions) (retErr error) {
-	if err := log.SetLevel(o.logLevel); err != nil {
-		return fmt.Errorf("--log-level %q: %w", o.logLevel, err)
+	if err := setupLogs(o.logLevel, o.logFormat); err != nil {
+		return err
 	}
-	logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano})
 	// The daemon's stderr may be a pipe whose reader goes away with it:
 	// a write then fails instead of ending the pod.
 	signal.Ignore(syscall.SIGPIPE)
@@ -129,11 +165,14 @@ func runPodServer(o podServerOptions) (retErr error) {
 		return err
 	}
 	defer rt.Close(context.Background())
+	m := metrics.New(metrics.RuntimeForked)
+	m.CompileCache(rt.CacheStats)
 	frt, err := forked.New(forked.Config{WorkerBinary: o.workerBinary, StateDir: o.dir, CacheDir: o.compileCache,
 		Compiler: rt, PoolSize: o.workerPoolSize})
 	if err != nil {
 		return fmt.Errorf("forked runtime: %w", err)
 	}
+	m.WorkerPool(frt.Idle)
 	// The runtime's workers and files go before the server: the daemon
 	// waits for the connection to close to know they are gone.
 	closeRuntime := sync.OnceValue(func() error {
@@ -150,8 +189,9 @@ func runPodServer(o podServerOptions) (retErr error) {
 	if o.netns != "" {
 		opts = append(opts, task.WithNetNS(o.netns))
 	}
-	tasks := task.NewService(o.sandbox, frt, pub, opts...)
-	srv, err := podserver.Serve(ctx, o.sandbox, o.socket, tasks)
+	tasks := task.NewService(o.sandbox, frt, m.Publisher(pub), opts...)
+	srv, err := podserver.Serve(ctx, o.sandbox, o.socket, tasks,
+		podserver.WithInterceptors(m.TTRPCInterceptor), podserver.WithMetrics(m))
 	if err != nil {
 		return err
 	}

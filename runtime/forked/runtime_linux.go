@@ -183,6 +183,17 @@ func (r *Runtime) Close() {
 	}
 }
 
+// Idle is the number of idle, confined workers waiting for a task.
+func (r *Runtime) Idle() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, ws := range r.idle {
+		n += len(ws)
+	}
+	return n
+}
+
 // ReleaseNetNS ends the idle workers of a network namespace (its pod is
 // going away).
 func (r *Runtime) ReleaseNetNS(netns string) {
