@@ -101,6 +101,10 @@ func (s *Service) get(id string) (*container, error) {
 	if !ok {
 		return nil, fmt.Errorf("task %q in sandbox %q: %w", id, s.sandboxID, errdefs.ErrNotFound)
 	}
+	if c == nil {
+		// Reserved by a Create still in progress: not a task yet.
+		return nil, fmt.Errorf("task %q in sandbox %q is still being created: %w", id, s.sandboxID, errdefs.ErrNotFound)
+	}
 	return c, nil
 }
 
