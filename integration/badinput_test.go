@@ -103,7 +103,9 @@ func (p *pod) createWith(t *testing.T, c container, edit func(*cri.ContainerConf
 	if err != nil {
 		t.Fatalf("CreateContainer: %v", err)
 	}
-	t.Cleanup(func() { shared.runtime.RemoveContainer(ctx(t), &cri.RemoveContainerRequest{ContainerId: resp.ContainerId}) })
+	t.Cleanup(func() {
+		shared.runtime.RemoveContainer(ctx(t), &cri.RemoveContainerRequest{ContainerId: resp.ContainerId})
+	})
 	return resp.ContainerId
 }
 
