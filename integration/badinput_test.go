@@ -87,28 +87,6 @@ func (w *witnesses) check(t *testing.T, after string) {
 	}
 }
 
-// createWith creates a container in p with cfg edited by edit.
-func (p *pod) createWith(t *testing.T, c container, edit func(*cri.ContainerConfig)) string {
-	t.Helper()
-	n := seq.Add(1)
-	cfg := &cri.ContainerConfig{
-		Metadata: &cri.ContainerMetadata{Name: fmt.Sprintf("c%d", n)},
-		Image:    &cri.ImageSpec{Image: c.image},
-		Command:  c.command,
-		Args:     c.args,
-		LogPath:  fmt.Sprintf("c%d.log", n),
-	}
-	edit(cfg)
-	resp, err := shared.runtime.CreateContainer(ctx(t), &cri.CreateContainerRequest{PodSandboxId: p.id, Config: cfg, SandboxConfig: p.config})
-	if err != nil {
-		t.Fatalf("CreateContainer: %v", err)
-	}
-	t.Cleanup(func() {
-		shared.runtime.RemoveContainer(ctx(t), &cri.RemoveContainerRequest{ContainerId: resp.ContainerId})
-	})
-	return resp.ContainerId
-}
-
 // startFails starts id and asserts StartContainer fails naming want, and
 // that the container is not reported running.
 func startFails(t *testing.T, what, id, want string) {
@@ -154,9 +132,8 @@ func TestBadInputCRI(t *testing.T) {
 
 	t.Run("memory minimum above the CRI memory limit", func(t *testing.T) {
 		p := runPod(t)
-		id := p.createWith(t, container{image: hostileImage, command: []string{"/bigmem.wasm"}}, func(c *cri.ContainerConfig) {
-			c.Linux = &cri.LinuxContainerConfig{Resources: &cri.LinuxContainerResources{MemoryLimitInBytes: 8 << 20}}
-		})
+		id := p.create(t, container{image: hostileImage, command: []string{"/bigmem.wasm"},
+			linux: &cri.LinuxContainerConfig{Resources: &cri.LinuxContainerResources{MemoryLimitInBytes: 8 << 20}}})
 		startFails(t, "bigmem under 8 MiB", id, "above its limit of 128 pages")
 		w.check(t, "memory limit")
 	})

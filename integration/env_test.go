@@ -198,6 +198,7 @@ type container struct {
 	command []string
 	args    []string
 	env     map[string]string
+	linux   *cri.LinuxContainerConfig
 }
 
 // create creates a container; it is removed at cleanup.
@@ -218,6 +219,7 @@ func (p *pod) tryCreate(t *testing.T, c container) (string, error) {
 		Command:  c.command,
 		Args:     c.args,
 		LogPath:  fmt.Sprintf("c%d.log", n),
+		Linux:    c.linux,
 	}
 	for k, v := range c.env {
 		cfg.Envs = append(cfg.Envs, &cri.KeyValue{Key: k, Value: []byte(v)})
