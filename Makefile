@@ -10,7 +10,7 @@ GO ?= go
 # containerd is built from the version go.mod pins, never downloaded.
 CONTAINERD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
 
-.PHONY: help build dist containerd crictl wasm images demo ctr-demo cri-latency compile-cache-figures test test-unit test-integration fuzz check clean
+.PHONY: help build dist containerd crictl critest-bin wasm images demo ctr-demo cri-latency compile-cache-figures test test-unit test-integration test-long critest fuzz check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -39,6 +39,11 @@ crictl: $(BIN)/crictl ## build crictl (sigs.k8s.io/cri-tools, own tools module)
 
 $(BIN)/crictl: hack/tools/go.mod
 	cd hack/tools && GOSUMDB=off $(GO) build -o $(BIN)/crictl sigs.k8s.io/cri-tools/cmd/crictl
+
+critest-bin: $(BIN)/critest ## build critest (sigs.k8s.io/cri-tools, own tools module)
+
+$(BIN)/critest: hack/tools/go.mod
+	cd hack/tools && GOSUMDB=off $(GO) test -c -o $(BIN)/critest sigs.k8s.io/cri-tools/cmd/critest
 
 wasm: ## build the test Wasm modules into _output/wasm
 	hack/wasm/build.sh $(WASM)
@@ -75,6 +80,12 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s): spec translation
 		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
 	done
+
+test-long: build containerd images ## load test: 1,000 pods through CRI, 4 clients and a killer (LOAD_PODS=…)
+	WASM_SANDBOXER_OUT=$(OUT) WASM_SANDBOXER_LOAD_PODS=$(or $(LOAD_PODS),1000) $(GO) test -count=1 -tags integration -timeout 30m -run '^TestLoad$$' -v ./integration/... | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|load_test'; exit $${PIPESTATUS[0]}
+
+critest: build containerd wasm critest-bin ## critest against the wasm handler, skip list in docs/conformance.md
+	hack/critest.sh
 
 check: ## fail when gofmt, go vet or go mod tidy would change anything
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -205,6 +205,7 @@ type container struct {
 	env     map[string]string
 	// config, when set, adjusts the CRI config (resources, tty, stdin).
 	config func(*cri.ContainerConfig)
+	linux  *cri.LinuxContainerConfig
 }
 
 // create creates a container; it is removed at cleanup.
@@ -225,6 +226,7 @@ func (p *pod) tryCreate(t *testing.T, c container) (string, error) {
 		Command:  c.command,
 		Args:     c.args,
 		LogPath:  fmt.Sprintf("c%d.log", n),
+		Linux:    c.linux,
 	}
 	for k, v := range c.env {
 		cfg.Envs = append(cfg.Envs, &cri.KeyValue{Key: k, Value: []byte(v)})

@@ -334,6 +334,16 @@ func (c *Controller) get(id string) (*sandbox, error) {
 	return sb, nil
 }
 
+// forget drops sandbox id from the map if it is still sb (a new sandbox
+// may have taken the id since).
+func (c *Controller) forget(id string, sb *sandbox) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sandboxes[id] == sb {
+		delete(c.sandboxes, id)
+	}
+}
+
 // Create records a new sandbox.
 func (c *Controller) Create(ctx context.Context, r *api.ControllerCreateRequest) (*api.ControllerCreateResponse, error) {
 	if err := identifiers.Validate(r.SandboxID); err != nil {
@@ -359,12 +369,15 @@ func (c *Controller) Create(ctx context.Context, r *api.ControllerCreateRequest)
 		return nil, fmt.Errorf("sandbox %q: %w", r.SandboxID, errdefs.ErrAlreadyExists)
 	}
 	sb := newSandbox(st)
+	// Held until the state is saved: a concurrent Shutdown of the id
+	// removes the state file after it was written, never before.
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
 	c.sandboxes[r.SandboxID] = sb
 	c.mu.Unlock()
 	if err := c.store.Save(st); err != nil {
-		c.mu.Lock()
-		delete(c.sandboxes, r.SandboxID)
-		c.mu.Unlock()
+		sb.removing = true
+		c.forget(r.SandboxID, sb)
 		return nil, err
 	}
 	log.G(ctx).WithFields(log.Fields{"sandbox": r.SandboxID, "netns": r.NetnsPath}).Info("sandbox created")
@@ -379,6 +392,9 @@ func (c *Controller) Start(ctx context.Context, r *api.ControllerStartRequest) (
 	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
+	if sb.removing {
+		return nil, fmt.Errorf("sandbox %q is being shut down: %w", r.SandboxID, errdefs.ErrNotFound)
+	}
 	switch sb.state.Phase {
 	case PhaseStopped:
 		return nil, fmt.Errorf("sandbox %q is stopped: %w", r.SandboxID, errdefs.ErrFailedPrecondition)
@@ -514,6 +530,7 @@ func (c *Controller) Shutdown(ctx context.Context, r *api.ControllerShutdownRequ
 	sb.mu.Lock()
 	h, forked := sb.host, sb.state.Mode == ModeForked
 	sb.host = nil
+	sb.removing = true
 	sb.mu.Unlock()
 	// A live pod server removes its dir as it exits; one that died could not.
 	clean := forked && c.cfg.PodServers != nil
@@ -524,6 +541,7 @@ func (c *Controller) Shutdown(ctx context.Context, r *api.ControllerShutdownRequ
 		if err := h.Shutdown(ctx); err != nil {
 			sb.mu.Lock()
 			sb.host = h
+			sb.removing = false
 			sb.mu.Unlock()
 			return nil, fmt.Errorf("sandbox %q: %w", r.SandboxID, err)
 		}
@@ -537,9 +555,7 @@ func (c *Controller) Shutdown(ctx context.Context, r *api.ControllerShutdownRequ
 	if err := c.store.Remove(r.SandboxID); err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	delete(c.sandboxes, r.SandboxID)
-	c.mu.Unlock()
+	c.forget(r.SandboxID, sb)
 	log.G(ctx).WithField("sandbox", r.SandboxID).Info("sandbox shut down")
 	return &api.ControllerShutdownResponse{}, nil
 }

@@ -142,6 +142,9 @@ type sandbox struct {
 	state   State
 	host    host          // nil until started, and once shut down
 	stopped chan struct{} // closed once the sandbox is stopped
+	// removing is set by Shutdown when it takes the host: a Start that
+	// raced it must not start a new host for a sandbox on its way out.
+	removing bool
 }
 
 func newSandbox(st State) *sandbox {

@@ -6,6 +6,7 @@ package task
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -106,6 +107,10 @@ func (s *Service) get(id string) (*container, error) {
 	c, ok := s.tasks[id]
 	if !ok {
 		return nil, fmt.Errorf("task %q in sandbox %q: %w", id, s.sandboxID, errdefs.ErrNotFound)
+	}
+	if c == nil {
+		// Reserved by a Create still in progress: not a task yet.
+		return nil, fmt.Errorf("task %q in sandbox %q is still being created: %w", id, s.sandboxID, errdefs.ErrNotFound)
 	}
 	return c, nil
 }
@@ -567,11 +572,16 @@ func notImplemented(what string) error {
 }
 
 func readSpec(bundle string) (*specs.Spec, error) {
-	f, err := os.Open(filepath.Join(bundle, "config.json"))
+	// O_NONBLOCK: a fifo in the bundle's place must not block Create
+	// forever (an open(2) cannot be interrupted); only a file is a spec.
+	f, err := os.OpenFile(filepath.Join(bundle, "config.json"), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open config.json: %w", errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("open config.json: %v: %w", errors.Unwrap(err), errdefs.ErrInvalidArgument)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("config.json is not a regular file: %w", errdefs.ErrInvalidArgument)
+	}
 	var spec specs.Spec
 	dec := json.NewDecoder(&limitedReader{r: f, n: maxSpecBytes})
 	if err := dec.Decode(&spec); err != nil {

@@ -49,6 +49,14 @@ func placeInCgroup(pid int, cgroupsPath, defaultParent, id string, res *specs.Li
 	if res == nil {
 		res = &specs.LinuxResources{}
 	}
+	if m := res.Memory; m != nil && m.Limit != nil && *m.Limit <= 0 {
+		// No limit, as wasispec reads it (and as OCI's -1 says); a
+		// negative value written to the cgroup is EINVAL.
+		r, mem := *res, *m
+		mem.Limit = nil
+		r.Memory = &mem
+		res = &r
+	}
 	if cgroups.Mode() == cgroups.Unified {
 		m, err := cgroup2.NewManager("/sys/fs/cgroup", p, cgroup2.ToResources(res))
 		if err != nil {

@@ -472,7 +472,9 @@ func (p *process) stage(spec task.ProcessSpec, mod runwazero.Module) (*job, erro
 			return nil, err
 		}
 		if err := p.mount(f.path, dst, unix.MS_BIND); err != nil {
-			return nil, fmt.Errorf("%s fifo %s: %w", f.name, f.path, err)
+			// containerd hands over fifos it made: a path that is not
+			// there (or is a directory) is a bad request.
+			return nil, fmt.Errorf("%s fifo %s: %v: %w", f.name, f.path, err, errdefs.ErrInvalidArgument)
 		}
 		*f.set = true
 	}

@@ -320,7 +320,7 @@ func checkBinary(name string, bin []byte) error {
 	if string(bin[4:8]) == componentVersion {
 		return fmt.Errorf("%s is a WebAssembly component: components (WASI preview 2) are not supported, only core modules (WASI preview 1): %w", name, errdefs.ErrNotImplemented)
 	}
-	return nil
+	return checkLocals(name, bin)
 }
 
 // checkMemory refuses a module whose initial memory is above the limit:

@@ -26,6 +26,9 @@ type Standalone struct {
 // for cfg, with root as "/" and mounts at cfg.Preopens' guest paths.
 func NewStandalone(ctx context.Context, cache wazero.CompilationCache, bin []byte, cfg wasispec.Config,
 	root *confinedfs.FS, mounts []*confinedfs.FS, ios *stdio.Set) (*Standalone, error) {
+	if err := checkLocals("module", bin); err != nil {
+		return nil, err
+	}
 	rt, err := NewEngine(ctx, cache)
 	if err != nil {
 		return nil, err

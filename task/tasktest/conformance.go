@@ -21,7 +21,7 @@ import (
 // Run runs the whole conformance table against the runtime newRuntime
 // returns. Every case gets its own runtime and task service.
 func Run(t *testing.T, newRuntime NewRuntime) {
-	for _, c := range slices.Concat(cases, execCases, resourceCases, eventCases) {
+	for _, c := range slices.Concat(cases, execCases, resourceCases, eventCases, badInputCases) {
 		t.Run(c.name, func(t *testing.T) {
 			c.run(t, newFixture(t, newRuntime))
 		})
