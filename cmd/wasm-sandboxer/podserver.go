@@ -160,7 +160,9 @@ func runPodServer(o podServerOptions) (retErr error) {
 	if err != nil {
 		return err
 	}
-	rt, err := wazero.New(ctx, wazero.WithCompilationCache(cache))
+	// Workers read compiled code from the disk cache: the pod server
+	// compiles a module once, to fill it, and keeps none in memory.
+	rt, err := wazero.New(ctx, wazero.WithCompilationCache(cache), wazero.WithUnusedModules(0))
 	if err != nil {
 		return err
 	}
@@ -168,7 +170,7 @@ func runPodServer(o podServerOptions) (retErr error) {
 	m := metrics.New(metrics.RuntimeForked)
 	m.CompileCache(rt.CacheStats)
 	frt, err := forked.New(forked.Config{WorkerBinary: o.workerBinary, StateDir: o.dir, CacheDir: o.compileCache,
-		Compiler: rt, PoolSize: o.workerPoolSize})
+		Compiler: forked.Remembered(rt), PoolSize: o.workerPoolSize})
 	if err != nil {
 		return fmt.Errorf("forked runtime: %w", err)
 	}

@@ -58,6 +58,14 @@ type Option func(*options)
 type options struct {
 	cache        wazero.CompilationCache
 	afterCompile func()
+	keepUnused   *int
+}
+
+// WithUnusedModules bounds how many compiled modules no task uses are kept
+// in memory (default 64); 0 frees each as soon as it is unused (a pod
+// server, whose workers read compiled code from the disk cache).
+func WithUnusedModules(n int) Option {
+	return func(o *options) { o.keepUnused = &n }
 }
 
 // WithAfterCompile runs fn (in its own goroutine) after each module the
@@ -85,7 +93,11 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	mc := newModuleCache(rt, defaultCacheEntries)
+	keep := defaultCacheEntries
+	if o.keepUnused != nil {
+		keep = max(*o.keepUnused, 0)
+	}
+	mc := newModuleCache(rt, keep)
 	mc.afterCompile = o.afterCompile
 	return &Runtime{rt: rt, cache: mc}, nil
 }
