@@ -109,8 +109,8 @@ func (s *Service) get(id string) (*container, error) {
 		return nil, fmt.Errorf("task %q in sandbox %q: %w", id, s.sandboxID, errdefs.ErrNotFound)
 	}
 	if c == nil {
-		// Reserved by a Create still in progress: not a task yet.
-		return nil, fmt.Errorf("task %q in sandbox %q is still being created: %w", id, s.sandboxID, errdefs.ErrNotFound)
+		// Reserved by a Create or a Delete in progress: not a task now.
+		return nil, fmt.Errorf("task %q in sandbox %q is being created or deleted: %w", id, s.sandboxID, errdefs.ErrNotFound)
 	}
 	return c, nil
 }
@@ -403,12 +403,18 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 		s.mu.Unlock()
 		return nil, fmt.Errorf("task %q: %w", r.ID, errdefs.ErrNotFound)
 	}
-	delete(s.tasks, r.ID)
+	// The id stays reserved until the task's resources are released (a
+	// forked worker's cgroup is named after it): a Create of the same id
+	// meanwhile is AlreadyExists, not a collision.
+	s.tasks[r.ID] = nil
 	execs := c.detachExecs()
 	s.mu.Unlock()
 
 	e := p.p.Exit()
 	c.release(ctx, execs)
+	s.mu.Lock()
+	delete(s.tasks, r.ID)
+	s.mu.Unlock()
 	s.pub.Publish(ctx, &eventstypes.TaskDelete{
 		ContainerID: r.ID, ID: r.ID, Pid: uint32(p.p.Pid()),
 		ExitStatus: e.Code, ExitedAt: protobuf.ToTimestamp(e.At),

@@ -563,6 +563,10 @@ func (p *process) Start(ctx context.Context) error {
 	default:
 	}
 	if err := p.send(message{Start: true}); err != nil {
+		if p.killed.Load() {
+			// A kill before start ended the worker under us.
+			return fmt.Errorf("task %s was killed before it started: %w", p.id, errdefs.ErrFailedPrecondition)
+		}
 		return fmt.Errorf("start worker for %s: %w", p.id, err)
 	}
 	return nil
