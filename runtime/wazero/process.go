@@ -79,6 +79,17 @@ func newProcess(r *Runtime, id, digest string, compiled wazero.CompiledModule, c
 	root *confinedfs.FS, mounts []*confinedfs.FS, ios *stdio.Set, memLimit uint64) *process {
 	ctx, cancel := context.WithCancel(context.Background())
 	mem := &limitedAllocator{limit: memLimit}
+	// A kill ends a module when it next calls a function or loops; wazero's
+	// own sleep (poll_oneoff on a clock) would hold a sleeping module past
+	// its kill, so the sleep also ends when the process is cancelled.
+	cfg = cfg.WithNanosleep(func(ns int64) {
+		t := time.NewTimer(time.Duration(ns))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	})
 	return &process{
 		rt: r, id: id, digest: digest, compiled: compiled, cfg: cfg,
 		root: root, mounts: mounts, ios: ios, mem: mem,
