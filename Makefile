@@ -10,7 +10,7 @@ GO ?= go
 # containerd is built from the version go.mod pins, never downloaded.
 CONTAINERD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
 
-.PHONY: help build containerd crictl wasm images demo ctr-demo cri-latency compile-cache-figures test test-unit test-integration check clean
+.PHONY: help build containerd crictl wasm images bench-images bench bench-quick demo ctr-demo cri-latency compile-cache-figures test test-unit test-integration check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -20,11 +20,11 @@ build: ## build wasm-sandboxer, its worker, containerd-shim-wasm-v1 and wasm-ima
 	# The worker must be pure Go: it drops capabilities on every thread.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/wasm-sandboxer-worker
 
-containerd: $(BIN)/.containerd-$(CONTAINERD_VERSION) ## build containerd and ctr from the go.mod-pinned module
+containerd: $(BIN)/.containerd-$(CONTAINERD_VERSION)-runc ## build containerd, ctr and containerd-shim-runc-v2 from the go.mod-pinned module
 
-$(BIN)/.containerd-$(CONTAINERD_VERSION):
+$(BIN)/.containerd-$(CONTAINERD_VERSION)-runc:
 	mkdir -p $(BIN)
-	$(GO) build -trimpath -tags no_btrfs -o $(BIN)/ github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/ctr
+	$(GO) build -trimpath -tags no_btrfs -o $(BIN)/ github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/ctr github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
 	rm -f $(BIN)/.containerd-* && touch $@
 
 crictl: $(BIN)/crictl ## build crictl (sigs.k8s.io/cri-tools, own tools module)
@@ -38,10 +38,28 @@ wasm: ## build the test Wasm modules into _output/wasm
 images: build wasm ## package the test modules as OCI image archives in _output/images
 	hack/images.sh $(WASM) $(IMAGES)
 
+bench-images: build wasm ## the runc side of the benchmarks: native demo and pause binaries as images
+	hack/bench-images.sh
+
+bench: build containerd images bench-images ## every figure vs runc and bare wazero (≈25 min); results in bench/results, plot in docs/
+	cd bench && $(GO) run ./cmd/wasm-bench -top $(CURDIR) -out $(OUT) -json results/latest.json -plot ../docs/performance-latency.png
+
+bench-quick: build containerd images bench-images ## the same figures, fewer samples (< 3 min)
+	cd bench && $(GO) run ./cmd/wasm-bench -quick -top $(CURDIR) -out $(OUT) -json results/latest.json -plot results/latency-quick.png
+
 demo: build containerd crictl images ## run a pod printing "hello from wasm" through a private containerd, then tear down
 	hack/demo.sh
 
-ctr-demo: build containerd crictl images ## ctr run of the three image shapes (artifact through CRI), then tear down
+ctr-bench-images: build wasm ## the runc side of the benchmarks: native demo and pause binaries as images
+	hack/bench-images.sh
+
+bench: build containerd images bench-images ## every figure vs runc and bare wazero (≈25 min); results in bench/results, plot in docs/
+	cd bench && $(GO) run ./cmd/wasm-bench -top $(CURDIR) -out $(OUT) -json results/latest.json -plot ../docs/performance-latency.png
+
+bench-quick: build containerd images bench-images ## the same figures, fewer samples (< 3 min)
+	cd bench && $(GO) run ./cmd/wasm-bench -quick -top $(CURDIR) -out $(OUT) -json results/latest.json -plot results/latency-quick.png
+
+demo: build containerd crictl images ## ctr run of the three image shapes (artifact through CRI), then tear down
 	hack/ctr-demo.sh
 
 cri-latency: build containerd images ## median CreateContainer -> exit visible in ContainerStatus, N=20 runs (N=…)
@@ -54,6 +72,7 @@ test: test-unit test-integration ## unit tests, then integration tests against a
 
 test-unit: ## go test -race of every package
 	$(GO) test -race -count=1 ./...
+	cd bench && $(GO) test -race -count=1 ./...
 
 test-integration: build containerd images ## end-to-end tests through CRI against a private containerd (root)
 	WASM_SANDBOXER_OUT=$(OUT) $(GO) test -race -count=1 -tags integration -timeout 20m ./integration/...
@@ -62,6 +81,7 @@ check: ## fail when gofmt, go vet or go mod tidy would change anything
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
+	cd bench && $(GO) vet ./... && $(GO) mod tidy -diff
 
 clean: ## remove _output
 	rm -rf $(OUT)

@@ -10,6 +10,12 @@
 # Nothing is shared with a system containerd: sockets, root, state, netns
 # mounts, CNI config and NRI all live under DIR. The binaries come from
 # _output/bin (make build, make containerd).
+#
+# Environment knobs (all optional):
+#   SANDBOXER_FLAGS            extra wasm-sandboxer flags, e.g. "--worker-pool-size 0"
+#                              (read by every start and restart)
+#   DEVENV_CONTAINERD_CONFIG   a TOML file appended to containerd's config
+#                              (e.g. the benchmarks' pinned pause image)
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -95,13 +101,16 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
     bin_dirs = ["$cni_bin"]
     conf_dir = "$d/cni/net.d"
 EOF
+	if [ -n "${DEVENV_CONTAINERD_CONFIG:-}" ]; then
+		cat "$DEVENV_CONTAINERD_CONFIG" >>"$d/containerd.toml"
+	fi
 }
 
 start_sandboxer() { # dir
 	local d=$1
 	"$bin/wasm-sandboxer" --listen "$d/sandboxer.sock" --state-dir "$d/sandboxer" \
 		--containerd-address "$d/containerd.sock" --log-level "${SANDBOXER_LOG_LEVEL:-debug}" \
-		>>"$d/sandboxer.log" 2>&1 &
+		${SANDBOXER_FLAGS:-} >>"$d/sandboxer.log" 2>&1 &
 	echo $! >"$d/sandboxer.pid"
 	wait_socket "$d/sandboxer.sock" "$(cat "$d/sandboxer.pid")" wasm-sandboxer
 }
