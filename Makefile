@@ -50,16 +50,7 @@ bench-quick: build containerd images bench-images ## the same figures, fewer sam
 demo: build containerd crictl images ## run a pod printing "hello from wasm" through a private containerd, then tear down
 	hack/demo.sh
 
-ctr-bench-images: build wasm ## the runc side of the benchmarks: native demo and pause binaries as images
-	hack/bench-images.sh
-
-bench: build containerd images bench-images ## every figure vs runc and bare wazero (≈25 min); results in bench/results, plot in docs/
-	cd bench && $(GO) run ./cmd/wasm-bench -top $(CURDIR) -out $(OUT) -json results/latest.json -plot ../docs/performance-latency.png
-
-bench-quick: build containerd images bench-images ## the same figures, fewer samples (< 3 min)
-	cd bench && $(GO) run ./cmd/wasm-bench -quick -top $(CURDIR) -out $(OUT) -json results/latest.json -plot results/latency-quick.png
-
-demo: build containerd crictl images ## ctr run of the three image shapes (artifact through CRI), then tear down
+ctr-demo: build containerd crictl images ## ctr run of the three image shapes (artifact through CRI), then tear down
 	hack/ctr-demo.sh
 
 cri-latency: build containerd images ## median CreateContainer -> exit visible in ContainerStatus, N=20 runs (N=…)

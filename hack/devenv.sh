@@ -89,6 +89,10 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
 
 [plugins.'io.containerd.cri.v1.runtime']
   netns_mounts_under_state_dir = true
+  # runc pods: CRI gives the pause container oom_score_adj -998, and
+  # lowering it needs CAP_SYS_RESOURCE, which these machines' root lacks
+  # (runc: "can't get final child's PID from pipe: EOF"). Wasm pods ignore it.
+  restrict_oom_score_adj = true
   [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.wasm]
     runtime_type = "io.containerd.wasm.v1"
     sandboxer = "wasm"

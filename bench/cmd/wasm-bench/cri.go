@@ -64,7 +64,8 @@ func (r *runner) criPod(ctx context.Context, rs cri.RuntimeServiceClient, name, 
 		return 0, fmt.Errorf("RunPodSandbox (handler %q): %w", handler, err)
 	}
 	defer func() {
-		ctx := context.WithoutCancel(ctx)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
 		rs.StopPodSandbox(ctx, &cri.StopPodSandboxRequest{PodSandboxId: pod.PodSandboxId})
 		rs.RemovePodSandbox(ctx, &cri.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId})
 	}()
