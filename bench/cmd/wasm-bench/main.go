@@ -39,7 +39,7 @@ type sizes struct {
 
 var (
 	full  = sizes{latency: 200, cri: 30, throughput: 1000, density: []int{100, 1000}, logRuns: 5, logMB: 100, compile: 3}
-	quick = sizes{latency: 30, cri: 5, throughput: 100, density: []int{50}, logRuns: 1, logMB: 100, compile: 1}
+	quick = sizes{latency: 20, cri: 3, throughput: 40, density: []int{30}, logRuns: 1, logMB: 100, compile: 1}
 )
 
 // settleGap is the idle time before each timed run of figures 1 and 2,
