@@ -25,7 +25,7 @@ func (r *runner) fig7(ctx context.Context) error {
 	rs := cri.NewRuntimeServiceClient(conn)
 	for _, h := range []struct {
 		row, handler, image string
-		args             []string
+		args                []string
 	}{
 		{rowGoroutine, "wasm", imgDemo, []string{"/demo.wasm", "sleep", "3600"}},
 		{rowForkedWarm, "wasm-forked", imgDemo, []string{"/demo.wasm", "sleep", "3600"}},

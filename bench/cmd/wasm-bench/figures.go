@@ -45,7 +45,9 @@ func run(ctx context.Context, r *runner) error {
 		fn  func(context.Context) error
 	}{
 		{6, r.fig6}, // first: it restarts the daemon on an empty compile cache
-		{1, func(ctx context.Context) error { return r.fig1(ctx, modeGoroutine, modeBridge, modeForkedWarm, modeRunc) }},
+		{1, func(ctx context.Context) error {
+			return r.fig1(ctx, modeGoroutine, modeBridge, modeForkedWarm, modeRunc)
+		}},
 		{3, func(ctx context.Context) error { return r.fig3(ctx, modeGoroutine, modeForkedWarm, modeRunc) }},
 		{5, r.fig5},
 		{7, r.fig7},
@@ -343,4 +345,6 @@ func slug(s string) string {
 	return string(out)
 }
 
-func hasSuffix(s, suffix string) bool { return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix }
+func hasSuffix(s, suffix string) bool {
+	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
+}
