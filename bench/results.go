@@ -133,6 +133,19 @@ func (r *Results) Figure(id int) *Figure {
 	return nil
 }
 
+// ReadJSON reads results WriteJSON wrote.
+func ReadJSON(path string) (*Results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}
+
 // WriteJSON writes the results to path atomically (through path.tmp).
 func (r *Results) WriteJSON(path string) error {
 	b, err := json.MarshalIndent(r, "", " ")
@@ -155,24 +168,23 @@ func (r *Results) Markdown() string {
 	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|---|\n")
 	for _, f := range r.Figures {
 		for _, row := range f.Rows {
-			if row.Err != "" {
-				fmt.Fprintf(&b, "| %d | %s | %s | — | — | — | 0 | — | %s |\n", f.ID, f.Title, row.Name, cell(row.Err))
-				continue
-			}
 			s := row.Summary
 			q := func(v float64) string {
-				if s.Count == 0 {
+				if s.Count == 0 || s.Max == 0 { // nothing measured, or nothing to attribute
 					return "—"
 				}
 				return num(v) + " " + f.Unit
 			}
 			value := "—"
-			if f.Value != "" {
+			if f.Value != "" && row.Value != 0 {
 				value = num(row.Value) + " " + f.Value
 			}
 			ratio := "—"
 			if row.RatioTo != "" {
 				ratio = fmt.Sprintf("%s× %s", num(row.Ratio), row.RatioTo)
+			}
+			if row.Err != "" {
+				ratio = cell(row.Err)
 			}
 			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %d | %s | %s |\n",
 				f.ID, f.Title, row.Name, q(s.Median), q(s.P90), q(s.P99), s.Count, value, ratio)

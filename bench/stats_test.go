@@ -46,6 +46,7 @@ func TestMarkdown(t *testing.T) {
 		{Name: "goroutine", Summary: Summarize([]float64{2, 4, 6})},
 		{Name: "runc", Summary: Summarize([]float64{80, 100, 120})},
 		{Name: "forked", Err: "no worker | binary"},
+		{Name: "density", Summary: Summary{Count: 9}},
 	}}
 	f1.SetRatios("runc")
 	f3 := &Figure{ID: 3, Title: "throughput", Unit: "ms", Value: "tasks/s", Rows: []*Row{
@@ -54,12 +55,21 @@ func TestMarkdown(t *testing.T) {
 	}}
 	f3.SetRatios("runc c=1")
 	r := &Results{Figures: []*Figure{f1, f3}, Targets: []Target{{What: "runc / goroutine", Ratio: f1.Ratio("runc", "goroutine"), Goal: "≥ 5×", Met: true}}}
-	got := r.Markdown()
+	path := t.TempDir() + "/r.json"
+	if err := r.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadJSON(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := back.Markdown()
 	for _, want := range []string{
 		"| # | figure | row | median | p90 | p99 | n | value | ratio |",
 		"| 1 | start to exit | goroutine | 4.00 ms | 6.00 ms | 6.00 ms | 3 | — | 0.04× runc |",
 		"| 1 | start to exit | runc | 100 ms | 120 ms | 120 ms | 3 | — | 1.00× runc |",
 		"| 1 | start to exit | forked | — | — | — | 0 | — | no worker / binary |",
+		"| 1 | start to exit | density | — | — | — | 9 | — | 0× runc |",
 		"| 3 | throughput | goroutine c=1 | 4.00 ms | 4.00 ms | 4.00 ms | 1 | 250 tasks/s | 25.0× runc c=1 |",
 		"| runc / goroutine | 25.0× | ≥ 5× | yes |",
 	} {

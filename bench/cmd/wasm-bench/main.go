@@ -54,7 +54,14 @@ func main() {
 	jsonOut := flag.String("json", "results/latest.json", "results file")
 	plotOut := flag.String("plot", "", "latency plot (PNG) to write")
 	only := flag.String("only", "", "comma-separated figure numbers to run (default all)")
+	render := flag.String("render", "", "print the table of a results `file` and exit")
 	flag.Parse()
+	if *render != "" {
+		r, err := bench.ReadJSON(*render)
+		check(err)
+		fmt.Print(r.Markdown())
+		return
+	}
 	if os.Geteuid() != 0 {
 		fatal(fmt.Errorf("needs root: containerd, runc and the forked runtime's workers do"))
 	}
