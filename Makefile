@@ -10,7 +10,7 @@ GO ?= go
 # containerd is built from the version go.mod pins, never downloaded.
 CONTAINERD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
 
-.PHONY: help build dist containerd crictl critest-bin wasm images demo ctr-demo cri-latency compile-cache-figures test test-unit test-integration test-long critest fuzz check clean
+.PHONY: help build dist containerd crictl critest-bin wasm images bench-images bench bench-quick demo ctr-demo cri-latency compile-cache-figures test test-unit test-integration test-long critest fuzz check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -28,11 +28,11 @@ dist: ## static binaries and install/ in _output/dist/opt/wasm-sandboxer: the in
 	cp install/install.sh install/wasm-sandboxer.service install/wasm-sandboxer.toml $(DIST)/
 	@ls -l $(DIST) $(DIST)/bin
 
-containerd: $(BIN)/.containerd-$(CONTAINERD_VERSION) ## build containerd and ctr from the go.mod-pinned module
+containerd: $(BIN)/.containerd-$(CONTAINERD_VERSION)-runc ## build containerd, ctr and containerd-shim-runc-v2 from the go.mod-pinned module
 
-$(BIN)/.containerd-$(CONTAINERD_VERSION):
+$(BIN)/.containerd-$(CONTAINERD_VERSION)-runc:
 	mkdir -p $(BIN)
-	$(GO) build -trimpath -tags no_btrfs -o $(BIN)/ github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/ctr
+	$(GO) build -trimpath -tags no_btrfs -o $(BIN)/ github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/ctr github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
 	rm -f $(BIN)/.containerd-* && touch $@
 
 crictl: $(BIN)/crictl ## build crictl (sigs.k8s.io/cri-tools, own tools module)
@@ -51,6 +51,15 @@ wasm: ## build the test Wasm modules into _output/wasm
 images: build wasm ## package the test modules as OCI image archives in _output/images
 	hack/images.sh $(WASM) $(IMAGES)
 
+bench-images: build wasm ## the runc side of the benchmarks: native demo and pause binaries as images
+	hack/bench-images.sh
+
+bench: build containerd images bench-images ## every figure vs runc and bare wazero (≈25 min); results in bench/results, plot in docs/
+	cd bench && $(GO) run ./cmd/wasm-bench -top $(CURDIR) -out $(OUT) -json results/latest.json -plot ../docs/performance-latency.png
+
+bench-quick: build containerd images bench-images ## the same figures, fewer samples (< 3 min)
+	cd bench && $(GO) run ./cmd/wasm-bench -quick -top $(CURDIR) -out $(OUT) -json results/latest.json -plot results/latency-quick.png
+
 demo: build containerd crictl images ## run a pod printing "hello from wasm" through a private containerd, then tear down
 	hack/demo.sh
 
@@ -67,6 +76,7 @@ test: test-unit test-integration ## unit tests, then integration tests against a
 
 test-unit: ## go test -race of every package (manifests/ and install/ included)
 	$(GO) test -race -count=1 ./...
+	cd bench && $(GO) test -race -count=1 ./...
 
 test-integration: build containerd crictl images ## end-to-end tests through CRI, crictl and ctr against a private containerd (root)
 	WASM_SANDBOXER_OUT=$(OUT) $(GO) test -race -count=1 -tags integration -timeout 20m ./integration/...
@@ -91,6 +101,7 @@ check: ## fail when gofmt, go vet or go mod tidy would change anything
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
+	cd bench && $(GO) vet ./... && $(GO) mod tidy -diff
 
 clean: ## remove _output
 	rm -rf $(OUT)

@@ -14,6 +14,12 @@
 # Nothing is shared with a system containerd: sockets, root, state, netns
 # mounts, CNI config and NRI all live under DIR. The binaries come from
 # _output/bin (make build, make containerd).
+#
+# Environment knobs (all optional):
+#   SANDBOXER_FLAGS            extra wasm-sandboxer flags, e.g. "--worker-pool-size 0"
+#                              (read by every start and restart)
+#   DEVENV_CONTAINERD_CONFIG   a TOML file appended to containerd's config
+#                              (e.g. the benchmarks' pinned pause image)
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -84,10 +90,17 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
 
 [plugins.'io.containerd.cri.v1.runtime']
   netns_mounts_under_state_dir = true
+  # runc pods: CRI gives the pause container oom_score_adj -998, and
+  # lowering it needs CAP_SYS_RESOURCE, which these machines' root lacks
+  # (runc: "can't get final child's PID from pipe: EOF"). Wasm pods ignore it.
+  restrict_oom_score_adj = true
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ["$cni_bin"]
     conf_dir = "$d/cni/net.d"
 EOF
+	if [ -n "${DEVENV_CONTAINERD_CONFIG:-}" ]; then
+		cat "$DEVENV_CONTAINERD_CONFIG" >>"$d/containerd.toml"
+	fi
 }
 
 start_sandboxer() { # dir
@@ -96,7 +109,7 @@ start_sandboxer() { # dir
 	[ -f "$d/metrics-address" ] && metrics=(--metrics-address "$(cat "$d/metrics-address")")
 	"$bin/wasm-sandboxer" --listen "$d/sandboxer.sock" --state-dir "$d/sandboxer" \
 		--containerd-address "$d/containerd.sock" --log-level "${SANDBOXER_LOG_LEVEL:-debug}" "${metrics[@]}" \
-		>>"$d/sandboxer.log" 2>&1 &
+		${SANDBOXER_FLAGS:-} >>"$d/sandboxer.log" 2>&1 &
 	echo $! >"$d/sandboxer.pid"
 	wait_socket "$d/sandboxer.sock" "$(cat "$d/sandboxer.pid")" wasm-sandboxer
 }

@@ -3,7 +3,8 @@
 //
 //	wasm-image -module FILE -name NAME -o OUT.tar [-format rootfs|wasm-layer|artifact]
 //	           [-path /app.wasm] [-arg X]... [-env K=V]... [-workdir DIR]
-//	           [-file SRC:DEST]... [-layer FILE:MEDIATYPE[:TITLE]]...
+//	           [-file SRC:DEST]... [-exec SRC:DEST]... [-entrypoint PATH]
+//	           [-layer FILE:MEDIATYPE[:TITLE]]...
 //	           [-platform os/arch[/variant]] [-index-platform]
 //	           [-created RFC3339] [-author NAME]
 //
@@ -50,14 +51,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		indexPl  = fs.Bool("index-platform", false, "also record the platform on the index.json descriptor (wasip1 images then need ctr import --all-platforms)")
 		created  = fs.String("created", "", "creation `time` (RFC 3339) to record; default none (artifact: 1970-01-01T00:00:00Z)")
 		author   = fs.String("author", "", "image `author`")
+		entry    = fs.String("entrypoint", "", "entrypoint `path` instead of the module's, e.g. a native helper from -exec (rootfs)")
 		argv     list
 		env      list
 		files    list
+		execs    list
 		layers   list
 	)
 	fs.Var(&argv, "arg", "argument passed to the module (repeatable)")
 	fs.Var(&env, "env", "environment variable `K=V` (repeatable)")
 	fs.Var(&files, "file", "extra file `SRC:DEST` for the rootfs layer (repeatable)")
+	fs.Var(&execs, "exec", "extra executable file `SRC:DEST` (mode 0755) for the rootfs layer, e.g. a native binary (repeatable)")
 	fs.Var(&layers, "layer", "extra layer `FILE:MEDIATYPE[:TITLE]` after the module's (wasm-layer, artifact; repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wasm-image -module FILE -name NAME -o OUT.tar [flags]")
@@ -92,6 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		WorkingDir:    *workdir,
 		IndexPlatform: *indexPl,
 		Author:        *author,
+		Entrypoint:    *entry,
 	}
 	if *platform != "" {
 		parts := strings.Split(*platform, "/")
@@ -114,7 +119,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if img.Module, err = os.ReadFile(*module); err != nil {
 		return usageErr("-module: %v", err)
 	}
-	for _, f := range files {
+	for i, f := range append(files, execs...) {
 		src, dest, ok := strings.Cut(f, ":")
 		if !ok || src == "" || dest == "" {
 			return usageErr("-file %q: want SRC:DEST", f)
@@ -127,6 +132,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			img.Files = map[string][]byte{}
 		}
 		img.Files[dest] = b
+		if i >= len(files) {
+			img.Executables = append(img.Executables, dest)
+		}
 	}
 	for _, l := range layers {
 		parts := strings.SplitN(l, ":", 3)

@@ -33,6 +33,7 @@ package ociarchive
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	_ "crypto/sha256" // registers sha256 for go-digest
 	"encoding/json"
@@ -115,6 +116,13 @@ type Image struct {
 	// Files are extra files for the rootfs layer, by absolute path, written
 	// with mode 0644 (parents 0755). FormatRootfs only.
 	Files map[string][]byte
+	// Executables are the paths among Files written with mode 0755 (native
+	// helpers, e.g. a pause binary). FormatRootfs only.
+	Executables []string
+	// Entrypoint, when set, is the config's entrypoint instead of the
+	// module's path (an image whose entrypoint is a native helper).
+	// FormatRootfs only.
+	Entrypoint string
 	// Platform overrides the rootfs image's platform (default linux and the
 	// host's runtime.GOARCH). FormatRootfs only; the other formats are always
 	// wasip1/wasm.
@@ -214,6 +222,7 @@ type spec struct {
 	fullName, tag string
 	modulePath    string
 	files         map[string][]byte // clean absolute path -> content
+	executable    map[string]bool   // clean absolute paths written 0755
 	platform      ocispec.Platform
 }
 
@@ -258,8 +267,8 @@ func validate(img Image) (*spec, error) {
 		return nil, invalid("WorkingDir", "%q is not absolute", img.WorkingDir)
 	}
 	if s.Format != FormatRootfs {
-		if len(img.Files) > 0 {
-			return nil, invalid("Files", "only supported by format %q", FormatRootfs)
+		if len(img.Files) > 0 || len(img.Executables) > 0 || img.Entrypoint != "" {
+			return nil, invalid("Files", "extra files and an entrypoint are only supported by format %q", FormatRootfs)
 		}
 		if img.Platform != nil {
 			return nil, invalid("Platform", "only supported by format %q (%q is always %s/%s)", FormatRootfs, s.Format, wasmOS, wasmArch)
@@ -294,6 +303,20 @@ func validate(img Image) (*spec, error) {
 				return nil, invalid("Files", "%q collides with the module or another file", p)
 			}
 			s.files[c] = b
+		}
+		s.executable = map[string]bool{s.modulePath: true}
+		for _, p := range img.Executables {
+			c, err := cleanAbs("Executables", p)
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := s.files[c]; !ok {
+				return nil, invalid("Executables", "%q is not among Files", p)
+			}
+			s.executable[c] = true
+		}
+		if img.Entrypoint != "" && !path.IsAbs(img.Entrypoint) {
+			return nil, invalid("Entrypoint", "%q is not absolute", img.Entrypoint)
 		}
 		// A file may not also be the parent directory of another file.
 		for p := range s.files {
@@ -440,7 +463,7 @@ func (s *spec) rootfsManifest(bl blobs) (ocispec.Manifest, error) {
 		Created:  s.created(),
 		Author:   s.Author,
 		Platform: s.platform,
-		Config:   s.imageConfig(s.modulePath),
+		Config:   s.imageConfig(cmp.Or(s.Entrypoint, s.modulePath)),
 		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromBytes(layerTar)}},
 	})
 	if err != nil {
@@ -474,7 +497,7 @@ func (s *spec) layerTar() ([]byte, error) {
 		switch {
 		case dirs[p]:
 			err = tw.WriteHeader(dirHeader(name + "/"))
-		case p == s.modulePath:
+		case s.executable[p]:
 			err = writeFile(tw, name, 0o755, s.files[p])
 		default:
 			err = writeFile(tw, name, 0o644, s.files[p])

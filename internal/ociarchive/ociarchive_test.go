@@ -520,3 +520,40 @@ func TestExtraLayers(t *testing.T) {
 		t.Fatalf("layer without media type: %v, want ErrInvalid", err)
 	}
 }
+
+// A native helper as the entrypoint (the benchmarks' runc images).
+func TestRootfsExecutableEntrypoint(t *testing.T) {
+	archive, _ := write(t, ociarchive.Image{
+		Name: "pause:latest", Module: testModule, ModulePath: "/app.wasm",
+		Files:       map[string][]byte{"/pause": []byte("\x7fELF"), "/notes": []byte("x")},
+		Executables: []string{"/pause"},
+		Entrypoint:  "/pause",
+	})
+	l := parse(t, archive)
+	var cfg ocispec.Image
+	if err := json.Unmarshal(l.config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Config.Entrypoint, ",") != "/pause" {
+		t.Errorf("entrypoint %v, want /pause", cfg.Config.Entrypoint)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(l.blob(t, l.manifest.Layers[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := readTar(t, zr)
+	for name, mode := range map[string]int64{"pause": 0o755, "notes": 0o644, "app.wasm": 0o755} {
+		if files[name].hdr.Mode != mode {
+			t.Errorf("%s: mode %o, want %o", name, files[name].hdr.Mode, mode)
+		}
+	}
+	for _, bad := range []ociarchive.Image{
+		{Name: "a:b", Module: testModule, Executables: []string{"/missing"}},
+		{Name: "a:b", Module: testModule, Entrypoint: "relative"},
+		{Name: "a:b", Module: testModule, Format: ociarchive.FormatArtifact, Entrypoint: "/x"},
+	} {
+		if _, err := ociarchive.Write(io.Discard, bad); !errors.Is(err, ociarchive.ErrInvalid) {
+			t.Errorf("%+v: %v, want ErrInvalid", bad, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	eventstypes "github.com/containerd/containerd/api/events"
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
@@ -166,6 +167,16 @@ var cases = []testCase{
 			}
 			f.delete(id)
 		}
+	}},
+	{"kill a sleeping module", func(t *testing.T, f *fixture) {
+		f.create(demoBundle(t, "sleep", "3600"), "sleeper")
+		f.start("sleeper")
+		time.Sleep(200 * time.Millisecond) // let it reach its sleep
+		if err := f.kill("sleeper", syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		expectCode(t, "sleeping module killed", f.wait("sleeper"), 143)
+		f.delete("sleeper")
 	}},
 	{"kill before start, then start fails", func(t *testing.T, f *fixture) {
 		f.create(newBundle(t, []string{"/hello.wasm"}, nil), "early")

@@ -1,9 +1,10 @@
-//go:build wasip1
-
 // Command demo is a WASI preview 1 test program modelled on runwasi's
 // wasi-demo-app, plus subcommands our tests need. Build it with
 //
 //	GOOS=wasip1 GOARCH=wasm go build -trimpath -o demo.wasm ./hack/wasm/demo
+//
+// It is portable Go: the benchmarks build it natively too (CGO_ENABLED=0,
+// static) as runc's equivalent of the module.
 //
 // Usage: demo [SUBCOMMAND ARGS...]; with no subcommand it prints
 // "hello from wasm". Unknown subcommands print to stderr and exit 2.
@@ -146,6 +147,17 @@ func main() {
 			fmt.Printf("allocated %d MiB\n", total)
 		}
 		fmt.Printf("held %d buffers\n", len(held))
+	case "blast": // the benchmarks' log figure: MiB to stdout, 64 KiB a write
+		need(1)
+		mb, err := strconv.Atoi(rest[0])
+		if err != nil || mb < 0 {
+			fail(2, "blast: bad size %q", rest[0])
+		}
+		buf := []byte(strings.Repeat(strings.Repeat("x", 63)+"\n", 1024))
+		for range mb * 16 {
+			_, err := os.Stdout.Write(buf)
+			check(err)
+		}
 	case "panic":
 		panic("demo panic")
 	default:
