@@ -59,7 +59,8 @@ var ErrNotWasmImage = errors.New("not a Wasm image")
 // Errors name the container and image and wrap ErrNotWasmImage, or an
 // errdefs error: ErrNotFound (unknown container or image, missing blob),
 // ErrNotImplemented (components), ErrInvalidArgument (unknown layer types,
-// no module layer, ambiguous layers).
+// no module layer, ambiguous layers), ErrDataLoss (a blob whose stored size
+// or digest is not its descriptor's).
 func Resolve(ctx context.Context, s Store, containerID, arg0 string) (Module, error) {
 	name, err := s.ContainerImage(ctx, containerID)
 	if err != nil {
