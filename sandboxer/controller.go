@@ -309,9 +309,6 @@ func (c *Controller) newTaskService(st State) *task.Service {
 	if c.cfg.Images != nil {
 		opts = append(opts, task.WithImageModules(c.cfg.Images))
 	}
-	if st.NetNSPath != "" {
-		opts = append(opts, task.WithNetNS(st.NetNSPath))
-	}
 	if st.Annotations[AnnotationOwner] == OwnerTask {
 		id, ns := st.ID, st.Namespace
 		opts = append(opts, task.WithShutdownWhenEmpty(func() {

@@ -78,7 +78,7 @@ func (s *Service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (_ *e
 	p, err := s.rt.Prepare(ctx, ProcessSpec{
 		ID: r.ID + "/" + r.ExecID, ContainerID: r.ID, Rootfs: c.rootfs, Config: cfg,
 		Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr,
-		Image: s.images, NetNS: s.netns, Parent: c.init.p,
+		Image: s.images, Parent: c.init.p,
 		CgroupsPath: linuxOf(&spec).CgroupsPath, Resources: linuxOf(&spec).Resources,
 	})
 	if err != nil {

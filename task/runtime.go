@@ -37,9 +37,6 @@ type ProcessSpec struct {
 	// Stdin, Stdout and Stderr are fifo paths handed over by containerd;
 	// any of them may be empty.
 	Stdin, Stdout, Stderr string
-	// NetNS is the pod's network namespace path; empty when the pod has
-	// none of its own (host network, or the ctr path).
-	NetNS string
 	// CgroupsPath and Resources are linux.cgroupsPath and
 	// linux.resources of the OCI spec (runtimes of real processes use them).
 	CgroupsPath string

@@ -49,8 +49,6 @@ type Service struct {
 	onEmptyShutdown func()
 	// images provides modules from image layers; may be nil.
 	images ImageModules
-	// netns is the pod's network namespace path, if it has one.
-	netns string
 
 	mu    sync.Mutex
 	tasks map[string]*container
@@ -71,11 +69,6 @@ func WithShutdownWhenEmpty(fn func()) ServiceOption {
 // WithImageModules lets tasks run modules carried as image layers.
 func WithImageModules(im ImageModules) ServiceOption {
 	return func(s *Service) { s.images = im }
-}
-
-// WithNetNS gives the tasks the pod's network namespace.
-func WithNetNS(path string) ServiceOption {
-	return func(s *Service) { s.netns = path }
 }
 
 // NewService returns the task service of sandbox sandboxID.
@@ -203,7 +196,7 @@ func (s *Service) create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	p, err := s.rt.Prepare(ctx, ProcessSpec{
 		ID: r.ID, ContainerID: r.ID, Rootfs: c.rootfs, Config: cfg,
 		Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr,
-		Image: s.images, NetNS: s.netns,
+		Image:       s.images,
 		CgroupsPath: linuxOf(spec).CgroupsPath, Resources: linuxOf(spec).Resources,
 	})
 	if err != nil {
@@ -537,17 +530,8 @@ func (s *Service) KillAll(ctx context.Context) {
 	}
 }
 
-// netNSReleaser is a runtime that keeps resources per network namespace
-// (the forked runtime's pool of idle workers).
-type netNSReleaser interface {
-	ReleaseNetNS(netns string)
-}
-
 // Close releases every task's resources; the sandbox is going away.
 func (s *Service) Close(ctx context.Context) {
-	if r, ok := s.rt.(netNSReleaser); ok && s.netns != "" {
-		r.ReleaseNetNS(s.netns)
-	}
 	s.KillAll(ctx)
 	s.mu.Lock()
 	tasks := s.tasks

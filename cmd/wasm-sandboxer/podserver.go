@@ -170,7 +170,7 @@ func runPodServer(o podServerOptions) (retErr error) {
 	m := metrics.New(metrics.RuntimeForked)
 	m.CompileCache(rt.CacheStats)
 	frt, err := forked.New(forked.Config{WorkerBinary: o.workerBinary, StateDir: o.dir, CacheDir: o.compileCache,
-		Compiler: forked.Remembered(rt), PoolSize: o.workerPoolSize})
+		Compiler: forked.Remembered(rt), NetNS: o.netns, PoolSize: o.workerPoolSize})
 	if err != nil {
 		return fmt.Errorf("forked runtime: %w", err)
 	}
@@ -187,17 +187,13 @@ func runPodServer(o podServerOptions) (retErr error) {
 		return err
 	}
 	defer closeClients()
-	opts := []task.ServiceOption{task.WithImageModules(images)}
-	if o.netns != "" {
-		opts = append(opts, task.WithNetNS(o.netns))
-	}
-	tasks := task.NewService(o.sandbox, frt, m.Publisher(pub), opts...)
+	tasks := task.NewService(o.sandbox, frt, m.Publisher(pub), task.WithImageModules(images))
 	srv, err := podserver.Serve(ctx, o.sandbox, o.socket, tasks,
 		podserver.WithInterceptors(m.TTRPCInterceptor), podserver.WithMetrics(m))
 	if err != nil {
 		return err
 	}
-	frt.Warm(ctx, o.netns)
+	frt.Warm(ctx)
 	podserver.Ready(nil)
 	log.G(ctx).WithField("socket", o.socket).Info("pod server serving")
 

@@ -28,21 +28,21 @@ func BenchmarkStartToExit(b *testing.B) {
 	b.Run("forked-pool", func(b *testing.B) {
 		rt := newRuntimePool(b, 2)
 		// A warm pool: each task starts when the pool is full again.
-		tasktest.StartToExit(b, rt, func() { rt.waitIdle(b, "", 2) })
+		tasktest.StartToExit(b, rt, func() { rt.waitIdle(b, 2) })
 	})
 	b.Run("forked-no-pool", func(b *testing.B) { tasktest.StartToExit(b, newRuntimePool(b, 0), nil) })
 }
 
-// waitIdle waits until netns has n idle workers.
-func (r *Runtime) waitIdle(b testing.TB, netns string, n int) {
+// waitIdle waits until the pool has n idle workers.
+func (r *Runtime) waitIdle(b testing.TB, n int) {
 	for range 2000 {
 		r.mu.Lock()
-		k := len(r.idle[netns])
+		k := len(r.idle)
 		r.mu.Unlock()
 		if k >= n {
 			return
 		}
 		time.Sleep(time.Millisecond)
 	}
-	b.Fatalf("pool of %q did not refill to %d", netns, n)
+	b.Fatalf("pool did not refill to %d", n)
 }

@@ -27,7 +27,7 @@ import (
 func TestCompromisedWorker(t *testing.T) {
 	rt := hookedRuntime(t)
 	rt.testHook = true
-	_, err := rt.start("")
+	_, err := rt.start()
 	if err == nil || !strings.Contains(err.Error(), "testhook: ") {
 		t.Fatalf("hooked worker: %v", err)
 	}

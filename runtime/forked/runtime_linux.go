@@ -45,8 +45,12 @@ type Config struct {
 	Compiler Compiler
 	// CgroupParent is the cgroup of workers whose spec names none.
 	CgroupParent string
-	// PoolSize is how many idle, confined workers are kept per network
-	// namespace that has had a forked task. 0 starts a worker per task.
+	// NetNS is the network namespace every worker joins: the pod's (a
+	// runtime serves one pod, in its pod server); "" gives each worker a
+	// new, empty one.
+	NetNS string
+	// PoolSize is how many idle, confined workers are kept ready. 0 starts
+	// a worker per task.
 	PoolSize int
 }
 
@@ -57,7 +61,7 @@ type Runtime struct {
 	rootsDir string // mount points of the workers' roots
 
 	mu      sync.Mutex
-	idle    map[string][]*worker // by network namespace path ("" = a new empty one)
+	idle    []*worker
 	seq     uint64
 	closed  bool
 	refills sync.WaitGroup
@@ -85,7 +89,6 @@ func New(cfg Config) (*Runtime, error) {
 		cfg:      cfg,
 		jobsDir:  filepath.Join(cfg.StateDir, "forked", "jobs"),
 		rootsDir: filepath.Join(cfg.StateDir, "forked", "roots"),
-		idle:     map[string][]*worker{},
 	}
 	for _, d := range []string{r.jobsDir, r.rootsDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -174,12 +177,10 @@ func (r *Runtime) Close() {
 	r.refills.Wait()
 	r.mu.Lock()
 	idle := r.idle
-	r.idle = map[string][]*worker{}
+	r.idle = nil
 	r.mu.Unlock()
-	for _, ws := range idle {
-		for _, w := range ws {
-			w.discard()
-		}
+	for _, w := range idle {
+		w.discard()
 	}
 }
 
@@ -187,23 +188,7 @@ func (r *Runtime) Close() {
 func (r *Runtime) Idle() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := 0
-	for _, ws := range r.idle {
-		n += len(ws)
-	}
-	return n
-}
-
-// ReleaseNetNS ends the idle workers of a network namespace (its pod is
-// going away).
-func (r *Runtime) ReleaseNetNS(netns string) {
-	r.mu.Lock()
-	ws := r.idle[netns]
-	delete(r.idle, netns)
-	r.mu.Unlock()
-	for _, w := range ws {
-		w.discard()
-	}
+	return len(r.idle)
 }
 
 // worker is a started worker process and its control socket.
@@ -229,25 +214,25 @@ func (w *worker) cleanup() {
 	os.RemoveAll(w.rootDir)
 }
 
-// take returns an idle worker for netns, or starts one; either way the
-// pool of netns is topped up in the background.
-func (r *Runtime) take(ctx context.Context, netns string) (*worker, error) {
+// take returns an idle worker, or starts one; either way the pool is
+// topped up in the background.
+func (r *Runtime) take(ctx context.Context) (*worker, error) {
 	r.mu.Lock()
 	var w *worker
-	if ws := r.idle[netns]; len(ws) > 0 {
-		w, r.idle[netns] = ws[0], ws[1:]
+	if len(r.idle) > 0 {
+		w, r.idle = r.idle[0], r.idle[1:]
 	}
 	r.mu.Unlock()
-	r.Warm(ctx, netns)
+	r.Warm(ctx)
 	if w != nil {
 		return w, nil
 	}
-	return r.start(netns)
+	return r.start()
 }
 
-// Warm tops up the pool of idle workers for netns in the background (a pod
-// server warms its pod's pool before the first container starts).
-func (r *Runtime) Warm(ctx context.Context, netns string) {
+// Warm tops up the pool of idle workers in the background (a pod server
+// warms its pod's pool before the first container starts).
+func (r *Runtime) Warm(ctx context.Context) {
 	r.mu.Lock()
 	refill := r.cfg.PoolSize > 0 && !r.closed
 	if refill {
@@ -257,38 +242,39 @@ func (r *Runtime) Warm(ctx context.Context, netns string) {
 	if refill {
 		go func() {
 			defer r.refills.Done()
-			r.refill(context.WithoutCancel(ctx), netns)
+			r.refill(context.WithoutCancel(ctx))
 		}()
 	}
 }
 
-func (r *Runtime) refill(ctx context.Context, netns string) {
+func (r *Runtime) refill(ctx context.Context) {
 	for {
 		r.mu.Lock()
-		n := len(r.idle[netns])
+		n := len(r.idle)
 		closed := r.closed
 		r.mu.Unlock()
 		if closed || n >= r.cfg.PoolSize {
 			return
 		}
-		w, err := r.start(netns)
+		w, err := r.start()
 		if err != nil {
-			log.G(ctx).WithError(err).WithField("netns", netns).Warn("refill worker pool")
+			log.G(ctx).WithError(err).WithField("netns", r.cfg.NetNS).Warn("refill worker pool")
 			return
 		}
 		r.mu.Lock()
-		if r.closed || len(r.idle[netns]) >= r.cfg.PoolSize {
+		if r.closed || len(r.idle) >= r.cfg.PoolSize {
 			r.mu.Unlock()
 			w.discard()
 			return
 		}
-		r.idle[netns] = append(r.idle[netns], w)
+		r.idle = append(r.idle, w)
 		r.mu.Unlock()
 	}
 }
 
-// start starts a worker in netns and waits until it has confined itself.
-func (r *Runtime) start(netns string) (_ *worker, retErr error) {
+// start starts a worker in the runtime's network namespace and waits until
+// it has confined itself.
+func (r *Runtime) start() (_ *worker, retErr error) {
 	r.mu.Lock()
 	r.seq++
 	name := fmt.Sprintf("%d-%d", os.Getpid(), r.seq)
@@ -311,7 +297,7 @@ func (r *Runtime) start(netns string) (_ *worker, retErr error) {
 	}
 	ours, theirs := os.NewFile(uintptr(fds[0]), "control"), os.NewFile(uintptr(fds[1]), "control")
 	defer theirs.Close()
-	cmd, err := startWorker(r.cfg.WorkerBinary, theirs, netns)
+	cmd, err := startWorker(r.cfg.WorkerBinary, theirs, r.cfg.NetNS)
 	if err != nil {
 		ours.Close()
 		return nil, err
@@ -362,7 +348,7 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 	if err := r.cfg.Compiler.Compile(ctx, mod.Digest, mod.Name, mod.Bin, spec.Config.MemoryLimitPages()); err != nil {
 		return nil, err
 	}
-	w, err := r.take(ctx, spec.NetNS)
+	w, err := r.take(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("worker for %s: %w", spec.ID, err)
 	}
