@@ -148,14 +148,15 @@ func (c *Controller) restoreHost(ctx context.Context, sb *sandbox) error {
 		log.G(ctx).WithField("sandbox", sb.state.ID).Warn("goroutine-mode sandbox: modules that were running ended with the previous daemon; containerd reports them exited (137)")
 		return c.startHostLocked(ctx, sb)
 	}
-	if c.cfg.PodServers == nil {
-		return fmt.Errorf("forked sandbox, and this daemon runs no forked runtime (no worker binary): %w", errdefs.ErrNotImplemented)
-	}
-	ps, err := c.cfg.PodServers.Attach(ctx, c.socketPath(sb.state.ID))
+	pods, err := c.podServers()
 	if err != nil {
 		return err
 	}
-	c.setHostLocked(ctx, sb, &podHost{ps: ps})
+	ps, err := pods.Attach(ctx, c.socketPath(sb.state.ID))
+	if err != nil {
+		return err
+	}
+	c.setHostLocked(ctx, sb, c.podHost(sb.state.ID, ps))
 	log.G(ctx).WithField("sandbox", sb.state.ID).Info("pod server re-attached")
 	return nil
 }
@@ -195,14 +196,15 @@ func (c *Controller) startHostLocked(ctx context.Context, sb *sandbox) error {
 	id, socket := sb.state.ID, c.socketPath(sb.state.ID)
 	var h host
 	if sb.state.Mode == ModeForked {
-		if c.cfg.PodServers == nil {
-			return fmt.Errorf("forked sandbox, and this daemon runs no forked runtime (no worker binary): %w", errdefs.ErrNotImplemented)
-		}
-		ps, err := c.cfg.PodServers.Spawn(ctx, id, socket, c.podDir(id), sb.state.NetNSPath)
+		pods, err := c.podServers()
 		if err != nil {
 			return err
 		}
-		h = &podHost{ps: ps}
+		ps, err := pods.Spawn(ctx, id, socket, c.podDir(id), sb.state.NetNSPath)
+		if err != nil {
+			return err
+		}
+		h = c.podHost(id, ps)
 	} else {
 		tasks := c.newTaskService(sb.state)
 		srv, err := podserver.Serve(ctx, id, socket, tasks, c.cfg.TaskServer...)
@@ -214,6 +216,21 @@ func (c *Controller) startHostLocked(ctx context.Context, sb *sandbox) error {
 	sb.state.Address = "ttrpc+unix://" + socket
 	c.setHostLocked(ctx, sb, h)
 	return nil
+}
+
+// podServers is what hosts forked sandboxes, or why there is none.
+func (c *Controller) podServers() (PodServers, error) {
+	if c.cfg.PodServers == nil {
+		return nil, fmt.Errorf("forked sandbox, and this daemon runs no forked runtime (no worker binary; see --worker-binary): %w", errdefs.ErrNotImplemented)
+	}
+	return c.cfg.PodServers, nil
+}
+
+// podHost is the host of forked sandbox id, served by ps.
+func (c *Controller) podHost(id string, ps PodServer) *podHost {
+	return &podHost{ps: ps, clean: func(ctx context.Context) error {
+		return c.cfg.PodServers.Clean(ctx, c.podDir(id))
+	}}
 }
 
 // setHostLocked installs h and, when h can end by itself (a pod server
@@ -241,8 +258,8 @@ func (c *Controller) setHostLocked(ctx context.Context, sb *sandbox, h host) {
 		if err := c.store.Save(st); err != nil {
 			log.G(ctx).WithError(err).WithField("sandbox", st.ID).Error("save sandbox state")
 		}
-		if err := c.cfg.PodServers.Clean(ctx, c.podDir(st.ID)); err != nil {
-			log.G(ctx).WithError(err).WithField("sandbox", st.ID).Warn("clean pod server dir")
+		if err := h.Shutdown(ctx); err != nil { // a gone host cleans up after itself
+			log.G(ctx).WithError(err).WithField("sandbox", st.ID).Warn("clean up after the pod server")
 		}
 	}()
 }
@@ -282,8 +299,10 @@ func (c *Controller) modeOf(r *api.ControllerCreateRequest) (Mode, error) {
 			return "", fmt.Errorf("pod annotation %s=%q: want %q or %q: %w", AnnotationRuntime, v, ModeGoroutine, ModeForked, errdefs.ErrInvalidArgument)
 		}
 	}
-	if mode == ModeForked && c.cfg.PodServers == nil {
-		return "", fmt.Errorf("sandbox %q asks for the forked runtime, which this daemon does not run (no worker binary; see --worker-binary): %w", r.SandboxID, errdefs.ErrNotImplemented)
+	if mode == ModeForked {
+		if _, err := c.podServers(); err != nil {
+			return "", fmt.Errorf("sandbox %q: %w", r.SandboxID, err)
+		}
 	}
 	return mode, nil
 }
@@ -525,27 +544,17 @@ func (c *Controller) Shutdown(ctx context.Context, r *api.ControllerShutdownRequ
 		return nil, err
 	}
 	sb.mu.Lock()
-	h, forked := sb.host, sb.state.Mode == ModeForked
+	h := sb.host
 	sb.host = nil
 	sb.removing = true
 	sb.mu.Unlock()
-	// A live pod server removes its dir as it exits; one that died could not.
-	clean := forked && c.cfg.PodServers != nil
 	if h != nil {
-		if ph, ok := h.(*podHost); ok && !ph.gone() {
-			clean = false
-		}
 		if err := h.Shutdown(ctx); err != nil {
 			sb.mu.Lock()
 			sb.host = h
 			sb.removing = false
 			sb.mu.Unlock()
 			return nil, fmt.Errorf("sandbox %q: %w", r.SandboxID, err)
-		}
-	}
-	if clean {
-		if err := c.cfg.PodServers.Clean(ctx, c.podDir(r.SandboxID)); err != nil {
-			log.G(ctx).WithError(err).WithField("sandbox", r.SandboxID).Warn("clean pod server dir")
 		}
 	}
 	sb.markStopped(time.Now().UTC())

@@ -86,6 +86,9 @@ func (h *localHost) Metrics(ctx context.Context) (*types.Metric, error) {
 // podHost is a forked sandbox's pod server.
 type podHost struct {
 	ps PodServer
+	// clean removes what the pod server leaves when it dies (a live one
+	// removes its working files itself as it exits).
+	clean func(ctx context.Context) error
 }
 
 func (h *podHost) Detach(context.Context) { h.ps.Detach() }
@@ -109,9 +112,11 @@ func (h *podHost) gone() bool {
 	}
 }
 
+// Shutdown ends the pod server and its tasks, or, when it is gone
+// already, removes what it left.
 func (h *podHost) Shutdown(ctx context.Context) error {
 	if h.gone() {
-		return nil
+		return h.clean(ctx)
 	}
 	if err := h.ps.Shutdown(ctx); err != nil && !h.gone() {
 		return err
