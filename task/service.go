@@ -496,21 +496,26 @@ func (s *Service) ResizePty(ctx context.Context, r *taskapi.ResizePtyRequest) (*
 	return nil, fmt.Errorf("resize pty: WASI modules have no terminal: %w", errdefs.ErrNotImplemented)
 }
 
-// KillAll ends every task of the sandbox and waits for them to exit.
-func (s *Service) KillAll(ctx context.Context) {
+// containers lists the sandbox's tasks (not the ids reserved by a Create
+// or a Delete in progress).
+func (s *Service) containers() []*container {
 	s.mu.Lock()
-	var procs []*proc
+	defer s.mu.Unlock()
+	out := make([]*container, 0, len(s.tasks))
 	for _, c := range s.tasks {
 		if c != nil {
-			procs = append(procs, c.init)
-			for _, x := range c.execs {
-				if x != nil {
-					procs = append(procs, x)
-				}
-			}
+			out = append(out, c)
 		}
 	}
-	s.mu.Unlock()
+	return out
+}
+
+// KillAll ends every task of the sandbox and waits for them to exit.
+func (s *Service) KillAll(ctx context.Context) {
+	var procs []*proc
+	for _, c := range s.containers() {
+		procs = append(append(procs, c.init), s.execsOf(c)...)
+	}
 	for _, p := range procs {
 		select {
 		case <-p.p.Done():

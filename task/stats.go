@@ -49,17 +49,9 @@ func statsOf(ctx context.Context, c *container) (any, error) {
 // Controller's Metrics; `crictl statsp`), as the cgroup v1 or v2 Metrics
 // its tasks report (cgroup v1 for a pod without tasks).
 func (s *Service) Metrics(ctx context.Context) (*types.Metric, error) {
-	s.mu.Lock()
-	var cs []*container
-	for _, c := range s.tasks {
-		if c != nil {
-			cs = append(cs, c)
-		}
-	}
-	s.mu.Unlock()
 	var v1 []*cg1.Metrics
 	var v2 []*cg2.Metrics
-	for _, c := range cs {
+	for _, c := range s.containers() {
 		m, err := statsOf(ctx, c)
 		if err != nil {
 			// A task being deleted meanwhile has no stats any more.
