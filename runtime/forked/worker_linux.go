@@ -69,13 +69,16 @@ func WorkerMain() int {
 		w.send(message{Error: "testhook: " + testHook()})
 		return 1
 	}
+	// The engine (wazero with WASI, reading the shared compiled-code
+	// cache) parses no guest byte: it is built while idle, off the start.
+	engine := newEngine(h.CacheDir != "")
 	w.send(message{Idle: true})
 
 	var m message
 	if err := w.dec.Decode(&m); err != nil || m.Job == nil {
 		return 1 // the daemon let an idle worker go
 	}
-	sa, compiled, ios, err := setup(m.Job, h.CacheDir != "")
+	sa, compiled, ios, err := setup(m.Job, engine)
 	if err != nil {
 		w.send(message{Error: err.Error()})
 		return 1
@@ -86,9 +89,8 @@ func WorkerMain() int {
 		for {
 			var m message
 			if err := w.dec.Decode(&m); err != nil {
-				// The daemon is gone. Until workers are re-adopted by a
-				// restarted daemon, a module does not outlive its daemon
-				// (as in the goroutine runtime): nobody could wait for it.
+				// The pod server is gone, and with it the only process
+				// that could wait for this module: end it.
 				os.Exit(137)
 			}
 			switch {
@@ -116,11 +118,29 @@ func WorkerMain() int {
 	return int(e.Code)
 }
 
-// setup opens the job's stdio, files and module, and compiles it: the
-// daemon compiled it into the shared cache, so this is a read of machine
-// code. The cache is read-only here: on a miss wazero's write fails, and
-// the module is compiled in memory instead (compiled reports it).
-func setup(j *job, haveCache bool) (sa *runwazero.Standalone, compiled bool, ios *stdio.Set, err error) {
+// newEngine is the worker's engine on the shared compiled-code cache, or
+// nil without one (or when it cannot be opened).
+func newEngine(haveCache bool) wazero.Runtime {
+	if !haveCache {
+		return nil
+	}
+	c, err := wazero.NewCompilationCacheWithDir(cacheDir)
+	if err != nil {
+		return nil
+	}
+	rt, err := runwazero.NewEngine(context.Background(), c)
+	if err != nil {
+		return nil
+	}
+	return rt
+}
+
+// setup opens the job's stdio, files and module, and compiles it on engine:
+// the pod server compiled it into the shared cache, so this is a read of
+// machine code. The cache is read-only here: on a miss wazero's write
+// fails, and the module is compiled in memory instead (compiled reports
+// it).
+func setup(j *job, engine wazero.Runtime) (sa *runwazero.Standalone, compiled bool, ios *stdio.Set, err error) {
 	ctx := context.Background()
 	path := func(name string, present bool) string {
 		if !present {
@@ -141,14 +161,16 @@ func setup(j *job, haveCache bool) (sa *runwazero.Standalone, compiled bool, ios
 	if err != nil {
 		return nil, false, nil, fmt.Errorf("read module: %w", err)
 	}
-	if haveCache {
-		if c, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
-			if sa, err := runwazero.NewStandalone(ctx, c, bin, j.Config, root, mounts, ios); err == nil {
-				return sa, false, ios, nil
-			}
+	if engine != nil {
+		if sa, err := runwazero.NewStandalone(ctx, engine, bin, j.Config, root, mounts, ios); err == nil {
+			return sa, false, ios, nil
 		}
 	}
-	sa, err = runwazero.NewStandalone(ctx, wazero.NewCompilationCache(), bin, j.Config, root, mounts, ios)
+	inMemory, err := runwazero.NewEngine(ctx, wazero.NewCompilationCache())
+	if err != nil {
+		return nil, false, nil, fmt.Errorf("engine: %w", err)
+	}
+	sa, err = runwazero.NewStandalone(ctx, inMemory, bin, j.Config, root, mounts, ios)
 	if err != nil {
 		return nil, false, nil, fmt.Errorf("compile: %w", err)
 	}

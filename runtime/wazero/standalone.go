@@ -22,15 +22,14 @@ type Standalone struct {
 	mem      *limitedAllocator
 }
 
-// NewStandalone compiles bin (a hit in cache when the daemon compiled it)
-// for cfg, with root as "/" and mounts at cfg.Preopens' guest paths.
-func NewStandalone(ctx context.Context, cache wazero.CompilationCache, bin []byte, cfg wasispec.Config,
+// NewStandalone compiles bin on rt, an engine from NewEngine (a hit in its
+// cache when the daemon compiled the module), for cfg, with root as "/"
+// and mounts at cfg.Preopens' guest paths. The Standalone owns rt; on an
+// error rt is closed.
+func NewStandalone(ctx context.Context, rt wazero.Runtime, bin []byte, cfg wasispec.Config,
 	root *confinedfs.FS, mounts []*confinedfs.FS, ios *stdio.Set) (*Standalone, error) {
 	if err := checkLocals("module", bin); err != nil {
-		return nil, err
-	}
-	rt, err := NewEngine(ctx, cache)
-	if err != nil {
+		rt.Close(ctx)
 		return nil, err
 	}
 	compiled, err := rt.CompileModule(ctx, bin)
