@@ -118,10 +118,10 @@ func Serve(ctx context.Context, id, socket string, tasks Tasks, opts ...Option) 
 	taskapi.RegisterTTRPCTaskService(srv, tasks)
 	srv.RegisterService(controlService, &ttrpc.ServiceDesc{Methods: map[string]ttrpc.Method{
 		methodKillAll:  s.killAll,
-		methodShutdown: s.shutdownTasks,
-		methodInfo:     s.info,
-		methodStats:    s.stats,
-		methodMetrics:  s.gatherMetrics,
+		methodShutdown: noArgs(s.shutdownTasks),
+		methodInfo:     noArgs(s.info),
+		methodStats:    noArgs(s.stats),
+		methodMetrics:  noArgs(s.gatherMetrics),
 	}})
 	go func() {
 		if err := srv.Serve(context.WithoutCancel(ctx), ln); err != nil && !errors.Is(err, ttrpc.ErrServerClosed) {
@@ -161,33 +161,29 @@ func (s *Server) killAll(ctx context.Context, unmarshal func(any) error) (any, e
 	return &emptypb.Empty{}, nil
 }
 
-func (s *Server) shutdownTasks(ctx context.Context, unmarshal func(any) error) (any, error) {
-	if err := unmarshal(&emptypb.Empty{}); err != nil {
-		return nil, err
+// noArgs is a control method whose request is Empty.
+func noArgs(fn func(ctx context.Context) (any, error)) ttrpc.Method {
+	return func(ctx context.Context, unmarshal func(any) error) (any, error) {
+		if err := unmarshal(&emptypb.Empty{}); err != nil {
+			return nil, err
+		}
+		return fn(ctx)
 	}
+}
+
+func (s *Server) shutdownTasks(ctx context.Context) (any, error) {
 	s.tasks.Close(ctx)
 	s.shutdownOnce.Do(func() { close(s.shutdown) })
 	return &emptypb.Empty{}, nil
 }
 
-func (s *Server) stats(ctx context.Context, unmarshal func(any) error) (any, error) {
-	if err := unmarshal(&emptypb.Empty{}); err != nil {
-		return nil, err
-	}
-	return s.tasks.Metrics(ctx)
-}
+func (s *Server) stats(ctx context.Context) (any, error) { return s.tasks.Metrics(ctx) }
 
-func (s *Server) info(ctx context.Context, unmarshal func(any) error) (any, error) {
-	if err := unmarshal(&emptypb.Empty{}); err != nil {
-		return nil, err
-	}
+func (s *Server) info(context.Context) (any, error) {
 	return structpb.NewStruct(map[string]any{"tasks": s.tasks.Len(), "pid": os.Getpid()})
 }
 
-func (s *Server) gatherMetrics(ctx context.Context, unmarshal func(any) error) (any, error) {
-	if err := unmarshal(&emptypb.Empty{}); err != nil {
-		return nil, err
-	}
+func (s *Server) gatherMetrics(context.Context) (any, error) {
 	if s.metrics == nil {
 		return &wrapperspb.BytesValue{}, nil
 	}
