@@ -37,7 +37,7 @@ func (m *Metrics) TTRPCInterceptor(ctx context.Context, unmarshal ttrpc.Unmarsha
 			delete(m.created, r.ID)
 			m.mu.Unlock()
 			if ok {
-				m.taskStart.WithLabelValues(m.runtime).Observe(time.Since(t).Seconds())
+				m.taskStart.Observe(time.Since(t).Seconds())
 			}
 		}
 	}
@@ -66,7 +66,7 @@ func (m *Metrics) GRPCInterceptor(runtimeOf func(sandboxID string) string) grpc.
 			return resp, err
 		}
 		if r, ok := req.(*sandboxapi.ControllerStartRequest); ok {
-			m.ObserveSandboxStart(runtimeOf(r.SandboxID), time.Since(began))
+			m.observeSandboxStart(runtimeOf(r.SandboxID), time.Since(began))
 		}
 		return resp, err
 	}

@@ -46,9 +46,9 @@ type Metrics struct {
 	runtime string
 
 	tasks        *taskTracker
-	taskStart    *prometheus.HistogramVec
+	taskStart    prometheus.Histogram // of this process's runtime
 	sandboxStart *prometheus.HistogramVec
-	ooms         *prometheus.CounterVec
+	ooms         prometheus.Counter // of this process's runtime
 	rpcErrors    *prometheus.CounterVec
 
 	mu      sync.Mutex
@@ -66,27 +66,27 @@ func New(runtime string) *Metrics {
 		runtime: runtime,
 		tasks:   newTaskTracker(),
 		created: map[string]time.Time{},
-		taskStart: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "wasm_sandboxer_task_start_seconds",
-			Help:    "Time from a task API Create request to the answer of its Start: resolving, compiling (on a cache miss) and starting the module.",
-			Buckets: startBuckets,
-		}, []string{"runtime"}),
+		taskStart: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:        "wasm_sandboxer_task_start_seconds",
+			Help:        "Time from a task API Create request to the answer of its Start: resolving, compiling (on a cache miss) and starting the module.",
+			Buckets:     startBuckets,
+			ConstLabels: prometheus.Labels{"runtime": runtime},
+		}),
 		sandboxStart: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "wasm_sandboxer_sandbox_start_seconds",
 			Help:    "Duration of the Controller's Start of a sandbox (for forked pods: starting the pod server).",
 			Buckets: startBuckets,
 		}, []string{"runtime"}),
-		ooms: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wasm_sandboxer_task_ooms_total",
-			Help: "Tasks that hit their memory limit (TaskOOM events).",
-		}, []string{"runtime"}),
+		ooms: prometheus.NewCounter(prometheus.CounterOpts{
+			Name:        "wasm_sandboxer_task_ooms_total",
+			Help:        "Tasks that hit their memory limit (TaskOOM events).",
+			ConstLabels: prometheus.Labels{"runtime": runtime},
+		}),
 		rpcErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wasm_sandboxer_rpc_errors_total",
 			Help: "Failed Controller (gRPC) and task API (ttrpc) requests, by method and gRPC status code.",
 		}, []string{"method", "code"}),
 	}
-	m.ooms.WithLabelValues(runtime)
-	m.taskStart.WithLabelValues(runtime)
 	m.reg.MustRegister(m.taskStart, m.sandboxStart, m.ooms, m.rpcErrors, taskCollector{m},
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "wasm_sandboxer_compile_cache_hits_total", Help: "Module compilations avoided: the compiled module was in the compile cache.",
@@ -115,9 +115,6 @@ func (m *Metrics) cache() (hits, misses uint64) {
 	return 0, 0
 }
 
-// Runtime is the runtime label of this process's tasks.
-func (m *Metrics) Runtime() string { return m.runtime }
-
 // CompileCache reports the compile cache's hits and misses from stats.
 func (m *Metrics) CompileCache(stats func() (hits, misses uint64)) { m.cacheStats.Store(&stats) }
 
@@ -131,8 +128,8 @@ func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs..
 // Gather returns this process's figures.
 func (m *Metrics) Gather() ([]*dto.MetricFamily, error) { return m.reg.Gather() }
 
-// ObserveSandboxStart records how long a sandbox of runtime took to start.
-func (m *Metrics) ObserveSandboxStart(runtime string, d time.Duration) {
+// observeSandboxStart records how long a sandbox of runtime took to start.
+func (m *Metrics) observeSandboxStart(runtime string, d time.Duration) {
 	m.sandboxStart.WithLabelValues(runtime).Observe(d.Seconds())
 }
 

@@ -50,7 +50,7 @@ func TestTaskStatesFromEvents(t *testing.T) {
 			t.Errorf("tasks{state=%s} = %v, want %v", st, got, n)
 		}
 	}
-	if got := testutil.ToFloat64(m.ooms.WithLabelValues(RuntimeForked)); got != 1 {
+	if got := testutil.ToFloat64(m.ooms); got != 1 {
 		t.Errorf("ooms %v, want 1", got)
 	}
 	pub.Publish(ctx, &eventstypes.TaskDelete{ContainerID: "a", ID: "a"}) // with its exec

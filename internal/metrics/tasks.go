@@ -48,7 +48,7 @@ func (m *Metrics) observe(event any) {
 		t.remove(e.ContainerID, execOf(e.ContainerID, e.ID))
 		m.forgetCreate(e.ContainerID)
 	case *eventstypes.TaskOOM:
-		m.ooms.WithLabelValues(m.runtime).Inc()
+		m.ooms.Inc()
 	}
 }
 
