@@ -3,13 +3,8 @@
 // Package confine locks down a worker process before it runs guest code:
 // no_new_privs, no capabilities, resource limits and a seccomp allow-list.
 //
-// A worker calls, once it is inside its namespaces and has pivot_root'ed, and
-// before it parses any guest byte:
-//
-//	confine.NoNewPrivs()
-//	confine.DropCapabilities()
-//	confine.SetRlimits(confine.DefaultRlimits())
-//	confine.InstallSeccomp(confine.Policy{})
+// A worker calls [LockDown] once it is inside its namespaces and has
+// pivot_root'ed, and before it parses any guest byte.
 //
 // No_new_privs, capabilities and seccomp filters are attributes of each
 // thread, not of the process. The package changes them on every thread of
@@ -217,4 +212,20 @@ func verifyThisThread(last int) error {
 		}
 	}
 	return nil
+}
+
+// LockDown confines the calling process for good, in this order: the
+// default rlimits, no_new_privs, no capabilities, then the seccomp
+// allow-list of p (installing it needs no_new_privs).
+func LockDown(p Policy) error {
+	if err := SetRlimits(DefaultRlimits()); err != nil {
+		return err
+	}
+	if err := NoNewPrivs(); err != nil {
+		return err
+	}
+	if err := DropCapabilities(); err != nil {
+		return err
+	}
+	return InstallSeccomp(p)
 }

@@ -12,8 +12,7 @@ const auditArch = unix.AUDIT_ARCH_X86_64
 // audit architecture, so the filter refuses them by number.
 const x32Bit = 0x40000000
 
-// archRules are the calls only this architecture needs. None on x86-64:
-// arch_prctl(ARCH_SET_FS) only runs at start-up (new threads get their TLS
-// from clone's CLONE_SETTLS), and the runtime waits with epoll_pwait, not
+// No call beyond the common ones is needed on x86-64: arch_prctl
+// (ARCH_SET_FS) only runs at start-up (new threads get their TLS from
+// clone's CLONE_SETTLS), and the runtime waits with epoll_pwait, not
 // epoll_wait.
-func archRules() []Rule { return nil }

@@ -7,8 +7,6 @@ const auditArch = 0
 
 const x32Bit = 0
 
-func archRules() []Rule { return nil }
-
 func commonRules() []Rule { return nil }
 
 func socketRules() []Rule { return nil }

@@ -47,7 +47,7 @@ var ErrUnsupportedArch = errors.New("confine: no seccomp allow-list for " + runt
 // Rules returns the filter's entries for p, in the order they are tested.
 // Every system call without an entry fails with EPERM.
 func (p Policy) Rules() []Rule {
-	rules := append(commonRules(), archRules()...)
+	rules := commonRules()
 	if p.AllowSockets {
 		rules = append(rules, socketRules()...)
 	}

@@ -61,7 +61,7 @@ func WorkerMain() int {
 		w.send(message{Error: fmt.Sprintf("build root: %v", err)})
 		return 1
 	}
-	if err := lockDown(h.AllowSockets); err != nil {
+	if err := confine.LockDown(confine.Policy{AllowSockets: h.AllowSockets}); err != nil {
 		w.send(message{Error: fmt.Sprintf("confine: %v", err)})
 		return 1
 	}
@@ -190,18 +190,4 @@ func readModule(root *confinedfs.FS, rootfsPath string) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, runwazero.MaxModuleBytes))
-}
-
-// lockDown: rlimits, no_new_privs, no capabilities, the seccomp allow-list.
-func lockDown(allowSockets bool) error {
-	if err := confine.SetRlimits(confine.DefaultRlimits()); err != nil {
-		return err
-	}
-	if err := confine.NoNewPrivs(); err != nil {
-		return err
-	}
-	if err := confine.DropCapabilities(); err != nil {
-		return err
-	}
-	return confine.InstallSeccomp(confine.Policy{AllowSockets: allowSockets})
 }

@@ -31,16 +31,7 @@ func allow(res results, dir, demo string) error {
 	if err != nil {
 		return err
 	}
-	if err := confine.NoNewPrivs(); err != nil {
-		return err
-	}
-	if err := confine.DropCapabilities(); err != nil {
-		return err
-	}
-	if err := confine.SetRlimits(confine.DefaultRlimits()); err != nil {
-		return err
-	}
-	if err := confine.InstallSeccomp(confine.Policy{}); err != nil {
+	if err := confine.LockDown(confine.Policy{}); err != nil {
 		return err
 	}
 	if err := workload(res, dir, demo, p, func(string) {}); err != nil {
