@@ -56,18 +56,17 @@ func New(remote Remote, n int) *Forwarder {
 // Publish queues event; it never blocks. ctx must carry the namespace.
 func (f *Forwarder) Publish(ctx context.Context, event any) {
 	topic := runtime.GetTopic(event)
-	if topic == runtime.TaskUnknownTopic || event == nil {
+	if topic == runtime.TaskUnknownTopic {
 		log.G(ctx).Errorf("not a task event: %T", event)
 		return
 	}
-	ev := event.(events.Event)
 	select {
 	case <-f.done:
 		return
 	default:
 	}
 	select {
-	case f.queue <- item{ctx: context.WithoutCancel(ctx), topic: topic, event: ev}:
+	case f.queue <- item{ctx: context.WithoutCancel(ctx), topic: topic, event: event}:
 	default:
 		log.G(ctx).WithField("topic", topic).Warn("event queue full: event dropped")
 	}
