@@ -113,8 +113,8 @@ func FromSpec(spec *specs.Spec, stat StatFunc) (Config, error) {
 	if cwd == "" {
 		cwd = "/"
 	}
-	if !path.IsAbs(cwd) || len(cwd) > maxPathBytes || strings.IndexByte(cwd, 0) >= 0 {
-		return Config{}, invalid("process.cwd", fmt.Sprintf("%q is not an absolute path", truncate(cwd)))
+	if err := absPath("process.cwd", cwd); err != nil {
+		return Config{}, err
 	}
 	cfg := Config{
 		Args:         slices.Clone(p.Args),
@@ -137,6 +137,15 @@ func FromSpec(spec *specs.Spec, stat StatFunc) (Config, error) {
 	return cfg, nil
 }
 
+// absPath refuses p for field unless it is an absolute path of bounded
+// length without a NUL byte.
+func absPath(field, p string) error {
+	if !path.IsAbs(p) || len(p) > maxPathBytes || strings.IndexByte(p, 0) >= 0 {
+		return invalid(field, fmt.Sprintf("%q is not an absolute path", truncate(p)))
+	}
+	return nil
+}
+
 // preopensFrom keeps bind mounts of directories. Kernel filesystems (proc,
 // sysfs, tmpfs, devpts, mqueue, cgroup) mean nothing to a WASI guest and are
 // skipped; so are bind mounts of single files, which WASI preview 1 cannot
@@ -148,11 +157,11 @@ func preopensFrom(mounts []specs.Mount, stat StatFunc) ([]Preopen, error) {
 			continue
 		}
 		field := fmt.Sprintf("mounts[%d]", i)
-		if !path.IsAbs(m.Destination) || len(m.Destination) > maxPathBytes || strings.IndexByte(m.Destination, 0) >= 0 {
-			return nil, invalid(field+".destination", fmt.Sprintf("%q is not an absolute path", truncate(m.Destination)))
+		if err := absPath(field+".destination", m.Destination); err != nil {
+			return nil, err
 		}
-		if !path.IsAbs(m.Source) || len(m.Source) > maxPathBytes || strings.IndexByte(m.Source, 0) >= 0 {
-			return nil, invalid(field+".source", fmt.Sprintf("%q is not an absolute path", truncate(m.Source)))
+		if err := absPath(field+".source", m.Source); err != nil {
+			return nil, err
 		}
 		if stat != nil {
 			isDir, err := stat(m.Source)
