@@ -1,5 +1,7 @@
 package tiny
 
+import "encoding/binary"
+
 // Hostile modules for the bad-input tests: each is small and either
 // invalid in a way a parser must survive, or valid and asking for more
 // than a runtime should give.
@@ -23,7 +25,7 @@ func Hostile() map[string][]byte {
 	overmem := voidModule(nil)
 	overmem.pages = 65537
 
-	header := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
+	header := preamble
 	void := voidModule(nil).encode()
 	// The table section goes after the function section (id 3) and before
 	// the memory section (id 5): splice it in front of the memory section.
@@ -59,20 +61,8 @@ func indexSection(b []byte, id byte) int {
 		if b[i] == id {
 			return i
 		}
-		size, n := readUleb(b[i+1:])
+		size, n := binary.Uvarint(b[i+1:]) // LEB128 is Uvarint's encoding
 		i += 1 + n + int(size)
 	}
 	return len(b)
-}
-
-// readUleb decodes an unsigned LEB128 and returns it and its length.
-func readUleb(b []byte) (uint64, int) {
-	var v uint64
-	for i, c := range b {
-		v |= uint64(c&0x7f) << (7 * i)
-		if c&0x80 == 0 {
-			return v, i + 1
-		}
-	}
-	return v, len(b)
 }

@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 )
 
@@ -54,6 +55,9 @@ const (
 
 // WASI preview 1 module name.
 const wasiModule = "wasi_snapshot_preview1"
+
+// preamble is every module's start: the magic "\0asm" and version 1.
+var preamble = []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
 
 // uleb encodes v as unsigned LEB128: 7 bits per byte, low bits first, the
 // high bit set on every byte but the last.
@@ -138,7 +142,7 @@ type module struct {
 
 func (m module) encode() []byte {
 	// Magic "\0asm" and version 1.
-	out := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
+	out := slices.Clone(preamble)
 
 	var types [][]byte
 	for _, s := range m.types {
