@@ -121,6 +121,9 @@ func lruOrder(x *index) []string {
 // until they total at most maxBytes. It returns the names removed.
 func evict(x *index, codeDir string, maxBytes int64) ([]string, error) {
 	total := x.totalBytes()
+	if total <= maxBytes {
+		return nil, nil // nothing to order
+	}
 	var removed []string
 	for _, name := range lruOrder(x) {
 		if total <= maxBytes {

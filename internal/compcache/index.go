@@ -3,6 +3,7 @@
 package compcache
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,10 @@ type index struct {
 	// Clock is a logical clock: every use of an entry takes the next tick.
 	Clock   uint64            `json:"clock"`
 	Entries map[string]*entry `json:"entries"`
+
+	// saved is what the last save wrote: a sweep that
+	// changed nothing writes nothing.
+	saved []byte
 }
 
 // entry records one cache file as we wrote (or last verified) it.
@@ -90,12 +95,21 @@ func loadIndex(root, dir string) (*index, error) {
 	return x, nil
 }
 
-// save writes the index atomically: temp file, fsync, rename, fsync dir.
+// save writes the index atomically: temp file, fsync, rename, fsync dir;
+// unless it is what the file already holds.
 func (x *index) save(root string) (err error) {
 	b, err := json.Marshal(x)
 	if err != nil {
 		return fmt.Errorf("encode index: %w", err)
 	}
+	if bytes.Equal(b, x.saved) {
+		return nil
+	}
+	defer func() {
+		if err == nil {
+			x.saved = b
+		}
+	}()
 	f, err := os.CreateTemp(root, indexName+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("write index: %w", err)
