@@ -146,7 +146,7 @@ func selectManifest(ctx context.Context, s Store, target ocispec.Descriptor) (oc
 		cands = append(cands, c)
 	}
 
-	chosen := bestForPlatform(cands, wasmPlatforms())
+	chosen := bestForPlatform(cands, wasmPlatforms)
 	if chosen == nil {
 		for i := range cands {
 			if isArtifact(cands[i].desc, cands[i].manifest) {
@@ -171,12 +171,10 @@ func selectManifest(ctx context.Context, s Store, target ocispec.Descriptor) (oc
 }
 
 // wasmPlatforms matches wasip1/wasm, preferred, and wasi/wasm.
-func wasmPlatforms() platforms.MatchComparer {
-	return platforms.Ordered(
-		ocispec.Platform{OS: "wasip1", Architecture: "wasm"},
-		ocispec.Platform{OS: "wasi", Architecture: "wasm"},
-	)
-}
+var wasmPlatforms = platforms.Ordered(
+	ocispec.Platform{OS: "wasip1", Architecture: "wasm"},
+	ocispec.Platform{OS: "wasi", Architecture: "wasm"},
+)
 
 func bestForPlatform(cands []candidate, mc platforms.MatchComparer) *candidate {
 	var best *candidate
@@ -281,7 +279,7 @@ func classify(ctx context.Context, s Store, mdesc ocispec.Descriptor, m ocispec.
 	}
 	p = platforms.Normalize(p)
 	switch {
-	case wasmPlatforms().Match(p):
+	case wasmPlatforms.Match(p):
 		return shapeWasmLayer, nil
 	case p.OS == "wasip2" && p.Architecture == "wasm":
 		return "", fmt.Errorf("image platform %s: components are not supported: %w", platforms.Format(p), errdefs.ErrNotImplemented)
