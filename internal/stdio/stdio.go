@@ -78,7 +78,11 @@ func openWriter(path string, timeout time.Duration) (*os.File, error) {
 // ctx bounds the wait otherwise.
 func Open(ctx context.Context, stdin, stdout, stderr string) (*Set, error) {
 	return open(stdin, stdout, stderr, func(path string) (io.WriteCloser, error) {
-		if fi, err := os.Stat(path); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, err // names what is wrong: missing, unreachable...
+		}
+		if fi.Mode()&os.ModeNamedPipe == 0 {
 			return nil, errors.New("not a fifo")
 		}
 		return fifo.OpenFifo(ctx, path, syscall.O_WRONLY, 0)
