@@ -70,9 +70,9 @@ func (s *Service) Metrics(ctx context.Context) (*types.Metric, error) {
 	case len(v1) > 0 && len(v2) > 0:
 		return nil, fmt.Errorf("sandbox %q: tasks report both cgroup v1 and v2 metrics: %w", s.sandboxID, errdefs.ErrInternal)
 	case len(v2) > 0:
-		total = SumV2(v2...)
+		total = sumV2(v2...)
 	default:
-		total = SumV1(v1...)
+		total = sumV1(v1...)
 	}
 	data, err := typeurl.MarshalAnyToProto(total)
 	if err != nil {
@@ -89,10 +89,10 @@ func add(a, b uint64) uint64 {
 	return a + b
 }
 
-// SumV1 adds up the fields of cgroup v1 Metrics that CRI and `ctr task
+// sumV1 adds up the fields of cgroup v1 Metrics that CRI and `ctr task
 // metrics` read: CPU time, memory usage, limit and peak, RSS, inactive
 // file, page faults, pids and OOM kills.
-func SumV1(ms ...*cg1.Metrics) *cg1.Metrics {
+func sumV1(ms ...*cg1.Metrics) *cg1.Metrics {
 	t := &cg1.Metrics{
 		CPU:              &cg1.CPUStat{Usage: &cg1.CPUUsage{}},
 		Memory:           &cg1.MemoryStat{Usage: &cg1.MemoryEntry{}},
@@ -123,8 +123,8 @@ func SumV1(ms ...*cg1.Metrics) *cg1.Metrics {
 	return t
 }
 
-// SumV2 is SumV1 for cgroup v2 Metrics.
-func SumV2(ms ...*cg2.Metrics) *cg2.Metrics {
+// sumV2 is sumV1 for cgroup v2 Metrics.
+func sumV2(ms ...*cg2.Metrics) *cg2.Metrics {
 	t := &cg2.Metrics{CPU: &cg2.CPUStat{}, Memory: &cg2.MemoryStat{}, Pids: &cg2.PidsStat{}, MemoryEvents: &cg2.MemoryEvents{}}
 	for _, m := range ms {
 		t.CPU.UsageUsec = add(t.CPU.UsageUsec, m.GetCPU().GetUsageUsec())
