@@ -51,6 +51,14 @@ const (
 	OwnerTask       = "task"
 )
 
+// DefaultSocket is the controller socket of a daemon started without
+// --listen, where its clients look unless told otherwise.
+const DefaultSocket = "/run/wasm-sandboxer/sandboxer.sock"
+
+// InfoOwner is the verbose Status info key holding the sandbox's
+// AnnotationOwner.
+const InfoOwner = "owner"
+
 // AnnotationRuntime on a pod ("goroutine" or "forked") chooses the runtime
 // of its modules, over the sandboxer's default.
 const AnnotationRuntime = "wasm-sandboxer.io/runtime"
@@ -526,11 +534,11 @@ func (c *Controller) Status(ctx context.Context, r *api.ControllerStatusRequest)
 			}
 		}
 		resp.Info = map[string]string{
-			"phase": string(st.Phase),
-			"tasks": tasks,
-			"netns": st.NetNSPath,
-			"owner": st.Annotations[AnnotationOwner],
-			"mode":  string(st.Mode),
+			"phase":   string(st.Phase),
+			"tasks":   tasks,
+			"netns":   st.NetNSPath,
+			InfoOwner: st.Annotations[AnnotationOwner],
+			"mode":    string(st.Mode),
 		}
 	}
 	return resp, nil

@@ -49,12 +49,10 @@ const runtimeName = "io.containerd.wasm.v1"
 // process killed by SIGKILL.
 const exitDaemonGone = 137
 
-// DefaultSocket is where the daemon listens unless WASM_SANDBOXER_SOCKET
-// says otherwise (containerd passes its environment to runtime binaries).
-const (
-	DefaultSocket = "/run/wasm-sandboxer/sandboxer.sock"
-	SocketEnv     = "WASM_SANDBOXER_SOCKET"
-)
+// socketEnv names the daemon's socket when it is not
+// sandboxer.DefaultSocket (containerd passes its environment to runtime
+// binaries).
+const socketEnv = "WASM_SANDBOXER_SOCKET"
 
 // annotationCRISandboxID names the pod a CRI container belongs to.
 const annotationCRISandboxID = "io.kubernetes.cri.sandbox-id"
@@ -64,10 +62,10 @@ type manager struct{}
 func (manager) Name() string { return runtimeName }
 
 func socketPath() string {
-	if s := os.Getenv(SocketEnv); s != "" {
+	if s := os.Getenv(socketEnv); s != "" {
 		return s
 	}
-	return DefaultSocket
+	return sandboxer.DefaultSocket
 }
 
 // dial connects to the daemon, failing at once with what to do when it is
@@ -77,7 +75,7 @@ func dial() (api.ControllerClient, io.Closer, error) {
 	c, err := net.DialTimeout("unix", sock, 2*time.Second)
 	if err != nil {
 		return nil, nil, fmt.Errorf("wasm-sandboxer is not running (cannot connect to %s: %v): start it with `wasm-sandboxer --listen %s`, or set %s in containerd's environment to the socket it listens on: %w",
-			sock, errors.Unwrap(err), sock, SocketEnv, errdefs.ErrUnavailable)
+			sock, errors.Unwrap(err), sock, socketEnv, errdefs.ErrUnavailable)
 	}
 	c.Close()
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -174,7 +172,7 @@ func shutdownOwnSandbox(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	st, err := client.Status(ctx, &api.ControllerStatusRequest{SandboxID: id, Verbose: true})
-	if err != nil || st.Info["owner"] != sandboxer.OwnerTask {
+	if err != nil || st.Info[sandboxer.InfoOwner] != sandboxer.OwnerTask {
 		return
 	}
 	if _, err := client.Shutdown(ctx, &api.ControllerShutdownRequest{SandboxID: id}); err != nil {

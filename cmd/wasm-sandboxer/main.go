@@ -58,7 +58,7 @@ func main() {
 	}
 	var o options
 	fs := flag.NewFlagSet("wasm-sandboxer", flag.ContinueOnError)
-	fs.StringVar(&o.listen, "listen", "/run/wasm-sandboxer/sandboxer.sock", "unix socket serving the Sandbox Controller API (gRPC)")
+	fs.StringVar(&o.listen, "listen", sandboxer.DefaultSocket, "unix socket serving the Sandbox Controller API (gRPC)")
 	fs.StringVar(&o.stateDir, "state-dir", "/run/wasm-sandboxer", "directory for sandbox state and task sockets")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
