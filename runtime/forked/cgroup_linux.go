@@ -7,26 +7,79 @@ import (
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
+	cg1 "github.com/containerd/cgroups/v3/cgroup1/stats"
 	"github.com/containerd/cgroups/v3/cgroup2"
+	cg2 "github.com/containerd/cgroups/v3/cgroup2/stats"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// cgroup is a worker's cgroup, removed when the worker is gone.
+// cgroup is a container's cgroup (v1 or v2), removed when its workers are
+// gone.
 type cgroup interface {
 	Delete() error
+	// add moves a process (an exec's worker) into it.
+	add(pid int) error
+	// update applies new limits.
+	update(res *specs.LinuxResources) error
+	// stat returns cgroup v1 or v2 Metrics, the types containerd's runc
+	// shim reports, with the OOM kill count at least minOOM.
+	stat(minOOM uint64) (any, error)
 }
 
-// stats reads a worker's cgroup metrics: cgroup v1 or v2 Metrics, the
-// types containerd's runc shim reports.
-func stats(cg cgroup) (any, error) {
-	switch c := cg.(type) {
-	case cgroup1.Cgroup:
-		return c.Stat(cgroup1.IgnoreNotExist)
-	case *cgroup2.Manager:
-		return c.Stat()
+type cgroupV1 struct{ cgroup1.Cgroup }
+
+func (c cgroupV1) add(pid int) error                      { return c.Add(cgroup1.Process{Pid: pid}) }
+func (c cgroupV1) update(res *specs.LinuxResources) error { return c.Update(res) }
+
+func (c cgroupV1) stat(minOOM uint64) (any, error) {
+	m, err := c.Stat(cgroup1.IgnoreNotExist)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("cgroup of type %T: %w", cg, errdefs.ErrNotImplemented)
+	if m.MemoryOomControl == nil {
+		m.MemoryOomControl = &cg1.MemoryOomControl{}
+	}
+	m.MemoryOomControl.OomKill = max(m.MemoryOomControl.OomKill, minOOM)
+	return m, nil
+}
+
+type cgroupV2 struct{ *cgroup2.Manager }
+
+func (c cgroupV2) add(pid int) error { return c.AddProc(uint64(pid)) }
+
+func (c cgroupV2) update(res *specs.LinuxResources) error {
+	return c.Update(cgroup2.ToResources(res))
+}
+
+func (c cgroupV2) stat(minOOM uint64) (any, error) {
+	m, err := c.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if m.MemoryEvents == nil {
+		m.MemoryEvents = &cg2.MemoryEvents{}
+	}
+	m.MemoryEvents.OomKill = max(m.MemoryEvents.OomKill, minOOM)
+	return m, nil
+}
+
+// oomKills is how many processes the kernel's OOM killer ended in cg.
+func oomKills(cg cgroup) uint64 {
+	if cg == nil {
+		return 0
+	}
+	m, err := cg.stat(0)
+	if err != nil {
+		return 0
+	}
+	switch m := m.(type) {
+	case *cg1.Metrics:
+		return m.GetMemoryOomControl().GetOomKill()
+	case *cg2.Metrics:
+		return m.GetMemoryEvents().GetOomKill()
+	}
+	return 0
 }
 
 // placeInCgroup creates the container's cgroup (cgroupfs-style
@@ -57,22 +110,21 @@ func placeInCgroup(pid int, cgroupsPath, defaultParent, id string, res *specs.Li
 		r.Memory = &mem
 		res = &r
 	}
+	var cg cgroup
 	if cgroups.Mode() == cgroups.Unified {
 		m, err := cgroup2.NewManager("/sys/fs/cgroup", p, cgroup2.ToResources(res))
 		if err != nil {
 			return nil, fmt.Errorf("cgroup %s: %w", p, err)
 		}
-		if err := m.AddProc(uint64(pid)); err != nil {
-			m.Delete()
-			return nil, fmt.Errorf("cgroup %s: add worker: %w", p, err)
+		cg = cgroupV2{m}
+	} else {
+		c, err := cgroup1.New(cgroup1.StaticPath(p), res, cgroup1.WithHierarchy(limitingSubsystems))
+		if err != nil {
+			return nil, fmt.Errorf("cgroup %s: %w", p, err)
 		}
-		return m, nil
+		cg = cgroupV1{c}
 	}
-	cg, err := cgroup1.New(cgroup1.StaticPath(p), res, cgroup1.WithHierarchy(limitingSubsystems))
-	if err != nil {
-		return nil, fmt.Errorf("cgroup %s: %w", p, err)
-	}
-	if err := cg.Add(cgroup1.Process{Pid: pid}); err != nil {
+	if err := cg.add(pid); err != nil {
 		cg.Delete()
 		return nil, fmt.Errorf("cgroup %s: add worker: %w", p, err)
 	}

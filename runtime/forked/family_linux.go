@@ -4,10 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/containerd/cgroups/v3/cgroup1"
-	cg1 "github.com/containerd/cgroups/v3/cgroup1/stats"
-	"github.com/containerd/cgroups/v3/cgroup2"
-	cg2 "github.com/containerd/cgroups/v3/cgroup2/stats"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -32,17 +28,7 @@ func (p *process) adopt(x *process) error {
 	if p.cg == nil {
 		return fmt.Errorf("exec %s: container %s has no cgroup: %w", x.id, p.id, errdefs.ErrFailedPrecondition)
 	}
-	pid := x.w.cmd.Process.Pid
-	var err error
-	switch c := p.cg.(type) {
-	case cgroup1.Cgroup:
-		err = c.Add(cgroup1.Process{Pid: pid})
-	case *cgroup2.Manager:
-		err = c.AddProc(uint64(pid))
-	default:
-		err = fmt.Errorf("cgroup of type %T: %w", p.cg, errdefs.ErrNotImplemented)
-	}
-	if err != nil {
+	if err := p.cg.add(x.w.cmd.Process.Pid); err != nil {
 		return fmt.Errorf("exec %s: join the container's cgroup: %w", x.id, err)
 	}
 	x.cg = p.cg
@@ -70,42 +56,7 @@ func (p *process) Stats(ctx context.Context) (any, error) {
 	if c.cg == nil {
 		return nil, fmt.Errorf("worker of %s has no cgroup: %w", p.id, errdefs.ErrNotFound)
 	}
-	m, err := stats(c.cg)
-	if err != nil {
-		return nil, err
-	}
-	n := c.oomKills.Load()
-	switch m := m.(type) {
-	case *cg1.Metrics:
-		if m.MemoryOomControl == nil {
-			m.MemoryOomControl = &cg1.MemoryOomControl{}
-		}
-		m.MemoryOomControl.OomKill = max(m.MemoryOomControl.OomKill, n)
-	case *cg2.Metrics:
-		if m.MemoryEvents == nil {
-			m.MemoryEvents = &cg2.MemoryEvents{}
-		}
-		m.MemoryEvents.OomKill = max(m.MemoryEvents.OomKill, n)
-	}
-	return m, nil
-}
-
-// cgroupOOMKills is how many processes the kernel's OOM killer ended in cg.
-func cgroupOOMKills(cg cgroup) uint64 {
-	if cg == nil {
-		return 0
-	}
-	m, err := stats(cg)
-	if err != nil {
-		return 0
-	}
-	switch m := m.(type) {
-	case *cg1.Metrics:
-		return m.GetMemoryOomControl().GetOomKill()
-	case *cg2.Metrics:
-		return m.GetMemoryEvents().GetOomKill()
-	}
-	return 0
+	return c.cg.stat(c.oomKills.Load())
 }
 
 // updatable are the linux.resources fields the worker's cgroup (memory,
@@ -134,16 +85,10 @@ func (p *process) Update(ctx context.Context, res *specs.LinuxResources) error {
 		}
 		limit = l
 	}
-	var err error
-	switch cg := c.cg.(type) {
-	case cgroup1.Cgroup:
-		err = cg.Update(res)
-	case *cgroup2.Manager:
-		err = cg.Update(cgroup2.ToResources(res))
-	default:
-		err = fmt.Errorf("worker of %s has no cgroup: %w", p.id, errdefs.ErrNotFound)
+	if c.cg == nil {
+		return fmt.Errorf("worker of %s has no cgroup: %w", p.id, errdefs.ErrNotFound)
 	}
-	if err != nil {
+	if err := c.cg.update(res); err != nil {
 		return fmt.Errorf("cgroup update (the kernel refuses e.g. a memory limit below the usage): %v: %w", err, errdefs.ErrFailedPrecondition)
 	}
 	c.res = res

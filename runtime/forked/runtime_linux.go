@@ -523,7 +523,7 @@ func (p *process) watch() {
 	switch {
 	case ws.Signaled():
 		e.Code, e.Reason = 128+uint32(ws.Signal()), fmt.Sprintf("worker killed by signal %d", ws.Signal())
-		if ws.Signal() == syscall.SIGKILL && !p.killed.Load() && cgroupOOMKills(p.cg) > 0 {
+		if ws.Signal() == syscall.SIGKILL && !p.killed.Load() && oomKills(p.cg) > 0 {
 			e.OOM, e.Reason = true, "worker killed by the kernel's OOM killer: the container's cgroup memory limit was reached"
 		}
 	case last != nil:
