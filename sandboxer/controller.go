@@ -180,15 +180,13 @@ func (c *Controller) cleanPods(ctx context.Context) {
 		return
 	}
 	inUse := map[string]bool{}
-	c.mu.Lock()
-	for id, sb := range c.sandboxes {
+	for _, sb := range c.all() {
 		sb.mu.Lock()
 		if sb.host != nil && sb.state.Mode == ModeForked {
-			inUse[c.podDir(id)] = true
+			inUse[c.podDir(sb.state.ID)] = true
 		}
 		sb.mu.Unlock()
 	}
-	c.mu.Unlock()
 	for _, e := range ents {
 		if dir := filepath.Join(c.podsDir, e.Name()); !inUse[dir] && c.cfg.PodServers != nil {
 			if err := c.cfg.PodServers.Clean(ctx, dir); err != nil {
@@ -358,6 +356,17 @@ func (c *Controller) get(id string) (*sandbox, error) {
 	return sb, nil
 }
 
+// all lists the sandboxes.
+func (c *Controller) all() []*sandbox {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*sandbox, 0, len(c.sandboxes))
+	for _, sb := range c.sandboxes {
+		out = append(out, sb)
+	}
+	return out
+}
+
 // forget drops sandbox id from the map if it is still sb (a new sandbox
 // may have taken the id since).
 func (c *Controller) forget(id string, sb *sandbox) {
@@ -525,13 +534,10 @@ func (c *Controller) Status(ctx context.Context, r *api.ControllerStatusRequest)
 		resp.ExitedAt = timestamppb.New(st.ExitedAt)
 	}
 	if r.Verbose {
-		tasks := "0"
-		if h != nil {
-			n, err := h.Tasks(ctx)
-			tasks = fmt.Sprint(n)
-			if err != nil {
-				tasks = "unknown: " + err.Error()
-			}
+		n, err := taskCount(ctx, h)
+		tasks := fmt.Sprint(n)
+		if err != nil {
+			tasks = "unknown: " + err.Error()
 		}
 		resp.Info = map[string]string{
 			"phase":   string(st.Phase),
@@ -616,13 +622,7 @@ func (c *Controller) StopWaits() {
 // every sandbox.
 func (c *Controller) Close(ctx context.Context) {
 	c.StopWaits()
-	c.mu.Lock()
-	sbs := make([]*sandbox, 0, len(c.sandboxes))
-	for _, sb := range c.sandboxes {
-		sbs = append(sbs, sb)
-	}
-	c.mu.Unlock()
-	for _, sb := range sbs {
+	for _, sb := range c.all() {
 		sb.mu.Lock()
 		h := sb.host
 		sb.host = nil

@@ -17,24 +17,15 @@ type Summary struct {
 // List returns every sandbox, oldest first; with tasks, each one's task
 // count (for a forked sandbox, one request to its pod server).
 func (c *Controller) List(ctx context.Context, tasks bool) []Summary {
-	c.mu.Lock()
-	sbs := make([]*sandbox, 0, len(c.sandboxes))
-	for _, sb := range c.sandboxes {
-		sbs = append(sbs, sb)
-	}
-	c.mu.Unlock()
+	sbs := c.all()
 	out := make([]Summary, 0, len(sbs))
 	for _, sb := range sbs {
 		sb.mu.Lock()
 		s, h := Summary{State: sb.state, Tasks: -1}, sb.host
 		sb.mu.Unlock()
 		if tasks {
-			s.Tasks = 0
-			if h != nil {
-				s.Tasks, s.TasksErr = h.Tasks(ctx)
-				if s.TasksErr != nil {
-					s.Tasks = -1
-				}
+			if s.Tasks, s.TasksErr = taskCount(ctx, h); s.TasksErr != nil {
+				s.Tasks = -1
 			}
 		}
 		out = append(out, s)

@@ -53,6 +53,15 @@ type PodServers interface {
 	Clean(ctx context.Context, dir string) error
 }
 
+// taskCount is the number of tasks h serves; 0 without a host (a sandbox
+// not started, or stopped for good).
+func taskCount(ctx context.Context, h host) (int, error) {
+	if h == nil {
+		return 0, nil
+	}
+	return h.Tasks(ctx)
+}
+
 // localHost serves a goroutine-mode sandbox from the daemon.
 type localHost struct {
 	tasks *task.Service
