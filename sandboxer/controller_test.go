@@ -32,9 +32,21 @@ type nopPublisher struct{}
 
 func (nopPublisher) Publish(context.Context, any) {}
 
-func newController(t *testing.T, dir string) *Controller {
+// testConfig is a Controller's Config on state dir dir with no module
+// runtime; pods, when not nil, host the forked sandboxes.
+func testConfig(dir string, pods *fakePods) Config {
+	cfg := Config{StateDir: dir, Runtime: noRuntime{}, Publisher: nopPublisher{}}
+	if pods != nil {
+		cfg.PodServers = pods
+	}
+	return cfg
+}
+
+// newController is a Controller of testConfig(dir, pods), closed at the
+// end of the test (closing twice is harmless).
+func newController(t *testing.T, dir string, pods *fakePods) *Controller {
 	t.Helper()
-	c, err := New(context.Background(), Config{StateDir: dir, Runtime: noRuntime{}, Publisher: nopPublisher{}})
+	c, err := New(context.Background(), testConfig(dir, pods))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,9 +65,14 @@ func stateDir(t *testing.T) string {
 
 func bg() context.Context { return namespaces.WithNamespace(context.Background(), "k8s.io") }
 
-func mustStart(t *testing.T, c *Controller, id string) *api.ControllerStartResponse {
+// forked are the annotations of a sandbox that runs forked.
+var forked = map[string]string{AnnotationRuntime: string(ModeForked)}
+
+// mustStart creates and starts sandbox id, in network namespace
+// /var/run/netns/<id>, with annotations.
+func mustStart(t *testing.T, c *Controller, id string, annotations map[string]string) *api.ControllerStartResponse {
 	t.Helper()
-	if _, err := c.Create(bg(), &api.ControllerCreateRequest{SandboxID: id, NetnsPath: "/var/run/netns/x"}); err != nil {
+	if _, err := c.Create(bg(), &api.ControllerCreateRequest{SandboxID: id, NetnsPath: "/var/run/netns/" + id, Annotations: annotations}); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 	r, err := c.Start(bg(), &api.ControllerStartRequest{SandboxID: id})
@@ -83,16 +100,16 @@ func dialTask(t *testing.T, address string) error {
 }
 
 func TestLifecycle(t *testing.T) {
-	c := newController(t, stateDir(t))
-	r := mustStart(t, c, "pod1")
+	c := newController(t, stateDir(t), nil)
+	r := mustStart(t, c, "pod1", nil)
 	if r.Version != TaskAPIVersion || !strings.HasPrefix(r.Address, "ttrpc+unix:///") {
 		t.Fatalf("start response %+v", r)
 	}
-	if err := dialTask(t, r.Address); !errdefs.IsNotFound(errFromRPC(err)) {
+	if err := dialTask(t, r.Address); !errdefs.IsNotFound(errgrpc.ToNative(err)) {
 		t.Fatalf("task endpoint: %v, want NotFound for an unknown task", err)
 	}
 	st, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "pod1", Verbose: true})
-	if err != nil || st.State != StateReady || st.Address != r.Address || st.Version != 3 || st.Info["netns"] != "/var/run/netns/x" {
+	if err != nil || st.State != StateReady || st.Address != r.Address || st.Version != 3 || st.Info["netns"] != "/var/run/netns/pod1" {
 		t.Fatalf("status %+v, %v", st, err)
 	}
 	p, err := c.Platform(bg(), &api.ControllerPlatformRequest{SandboxID: "pod1"})
@@ -125,7 +142,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("state after stop %q", st.State)
 	}
 	// The endpoint stays up after Stop: containerd still deletes tasks.
-	if err := dialTask(t, r.Address); !errdefs.IsNotFound(errFromRPC(err)) {
+	if err := dialTask(t, r.Address); !errdefs.IsNotFound(errgrpc.ToNative(err)) {
 		t.Fatalf("task endpoint after stop: %v", err)
 	}
 	if _, err := c.Stop(bg(), &api.ControllerStopRequest{SandboxID: "pod1"}); err != nil {
@@ -143,8 +160,8 @@ func TestLifecycle(t *testing.T) {
 }
 
 func TestUnknownAndDuplicateIDs(t *testing.T) {
-	c := newController(t, stateDir(t))
-	mustStart(t, c, "pod")
+	c := newController(t, stateDir(t), nil)
+	mustStart(t, c, "pod", nil)
 	if _, err := c.Create(bg(), &api.ControllerCreateRequest{SandboxID: "pod"}); !errdefs.IsAlreadyExists(err) {
 		t.Fatalf("duplicate create: %v", err)
 	}
@@ -180,12 +197,9 @@ func TestUnknownAndDuplicateIDs(t *testing.T) {
 // serves the task endpoint of the ready ones at the same address.
 func TestRestartAnswersForKnownSandboxes(t *testing.T) {
 	dir := stateDir(t)
-	c1, err := New(context.Background(), Config{StateDir: dir, Runtime: noRuntime{}, Publisher: nopPublisher{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready := mustStart(t, c1, "ready")
-	mustStart(t, c1, "stopped")
+	c1 := newController(t, dir, nil)
+	ready := mustStart(t, c1, "ready", nil)
+	mustStart(t, c1, "stopped", nil)
 	if _, err := c1.Stop(bg(), &api.ControllerStopRequest{SandboxID: "stopped"}); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +208,7 @@ func TestRestartAnswersForKnownSandboxes(t *testing.T) {
 	}
 	c1.Close(context.Background()) // the daemon goes away
 
-	c2 := newController(t, dir)
+	c2 := newController(t, dir, nil)
 	want := map[string]string{"ready": StateReady, "stopped": StateNotReady, "created": StateNotReady}
 	for id, state := range want {
 		st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: id})
@@ -206,31 +220,32 @@ func TestRestartAnswersForKnownSandboxes(t *testing.T) {
 	if st.Address != ready.Address {
 		t.Fatalf("address changed across restart: %q -> %q", ready.Address, st.Address)
 	}
-	if err := dialTask(t, st.Address); !errdefs.IsNotFound(errFromRPC(err)) {
+	if err := dialTask(t, st.Address); !errdefs.IsNotFound(errgrpc.ToNative(err)) {
 		t.Fatalf("restored task endpoint: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(bg(), time.Second)
+	// A hang guard: the Wait of a stopped sandbox answers at once.
+	ctx, cancel := context.WithTimeout(bg(), time.Minute)
 	defer cancel()
 	if w, err := c2.Wait(ctx, &api.ControllerWaitRequest{SandboxID: "stopped"}); err != nil || w.ExitedAt.AsTime().IsZero() {
 		t.Fatalf("wait on a stopped sandbox after restart: %+v, %v", w, err)
 	}
-	if _, err := c2.Wait(ctx, &api.ControllerWaitRequest{SandboxID: "ready"}); err != context.DeadlineExceeded {
+	// The Wait of a ready sandbox blocks until its own context ends.
+	blocked, cancel := context.WithTimeout(bg(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c2.Wait(blocked, &api.ControllerWaitRequest{SandboxID: "ready"}); err != context.DeadlineExceeded {
 		t.Fatalf("wait on a ready sandbox returned %v, want to block", err)
 	}
 }
 
 func TestCorruptStateSkipped(t *testing.T) {
 	dir := stateDir(t)
-	c1, err := New(context.Background(), Config{StateDir: dir, Runtime: noRuntime{}, Publisher: nopPublisher{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustStart(t, c1, "good")
+	c1 := newController(t, dir, nil)
+	mustStart(t, c1, "good", nil)
 	c1.Close(context.Background())
 	if err := os.WriteFile(dir+"/sandboxes/bad.json", []byte("{garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c2 := newController(t, dir)
+	c2 := newController(t, dir, nil)
 	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "good"}); err != nil || st.State != StateReady {
 		t.Fatalf("good sandbox next to a corrupt file: %+v, %v", st, err)
 	}
@@ -241,17 +256,17 @@ func TestCorruptStateSkipped(t *testing.T) {
 
 func TestStateDirTooLong(t *testing.T) {
 	long := "/tmp/" + strings.Repeat("d", 120)
-	_, err := New(context.Background(), Config{StateDir: long, Runtime: noRuntime{}, Publisher: nopPublisher{}})
+	_, err := New(context.Background(), testConfig(long, nil))
 	if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "too long") {
 		t.Fatalf("%v, want a too-long error", err)
 	}
 	os.RemoveAll(long)
 }
 
-func errFromRPC(err error) error { return errgrpc.ToNative(err) }
-
 func TestModeSelection(t *testing.T) {
-	c, err := New(context.Background(), Config{StateDir: stateDir(t), Runtime: noRuntime{}, PodServers: newFakePods(), ForkedSandboxer: "wasm-forked", Publisher: nopPublisher{}})
+	cfg := testConfig(stateDir(t), newFakePods())
+	cfg.ForkedSandboxer = "wasm-forked"
+	c, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +298,7 @@ func TestModeSelection(t *testing.T) {
 	if _, err := c.modeOf(&api.ControllerCreateRequest{Options: podOpts(map[string]string{AnnotationRuntime: "vm"})}); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), AnnotationRuntime) {
 		t.Fatalf("bad annotation: %v", err)
 	}
-	noForked := newController(t, stateDir(t))
+	noForked := newController(t, stateDir(t), nil)
 	if _, err := noForked.Create(bg(), &api.ControllerCreateRequest{SandboxID: "f", Annotations: map[string]string{AnnotationRuntime: "forked"}}); !errdefs.IsNotImplemented(err) {
 		t.Fatalf("forked without a worker: %v, want NotImplemented", err)
 	}

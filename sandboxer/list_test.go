@@ -8,8 +8,8 @@ import (
 )
 
 func TestList(t *testing.T) {
-	c := newController(t, stateDir(t))
-	mustStart(t, c, "ready1")
+	c := newController(t, stateDir(t), nil)
+	mustStart(t, c, "ready1", nil)
 	if _, err := c.Create(bg(), &api.ControllerCreateRequest{SandboxID: "created2"}); err != nil {
 		t.Fatal(err)
 	}

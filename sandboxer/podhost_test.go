@@ -20,14 +20,12 @@ import (
 // fakePods stands for the pod server processes: it records what the
 // controller asks of them.
 type fakePods struct {
-	mu       sync.Mutex
-	servers  map[string]*fakePod // by socket
-	spawned  []string            // dirs
-	cleaned  []string
-	attachOK bool
+	mu      sync.Mutex
+	servers map[string]*fakePod // by socket
+	cleaned []string            // dirs
 }
 
-func newFakePods() *fakePods { return &fakePods{servers: map[string]*fakePod{}, attachOK: true} }
+func newFakePods() *fakePods { return &fakePods{servers: map[string]*fakePod{}} }
 
 type fakePod struct {
 	netns    string
@@ -46,7 +44,6 @@ func (f *fakePods) Spawn(_ context.Context, _, socket, dir, netns string) (PodSe
 	}
 	p := &fakePod{netns: netns, gone: make(chan struct{})}
 	f.servers[socket] = p
-	f.spawned = append(f.spawned, dir)
 	return p, nil
 }
 
@@ -54,7 +51,7 @@ func (f *fakePods) Attach(_ context.Context, socket string) (PodServer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p, ok := f.servers[socket]
-	if !ok || !f.attachOK {
+	if !ok {
 		return nil, errors.New("connection refused")
 	}
 	p.mu.Lock()
@@ -103,35 +100,12 @@ func (p *fakePod) Stats(context.Context) (*types.Metric, error) {
 	return &types.Metric{ID: "from-pod-server"}, nil
 }
 
-func newForkedController(t *testing.T, dir string, pods *fakePods) *Controller {
-	t.Helper()
-	c, err := New(context.Background(), Config{StateDir: dir, Runtime: noRuntime{}, PodServers: pods, Publisher: nopPublisher{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(context.Background()) })
-	return c
-}
-
-func startForked(t *testing.T, c *Controller, id string) *api.ControllerStartResponse {
-	t.Helper()
-	if _, err := c.Create(bg(), &api.ControllerCreateRequest{SandboxID: id, NetnsPath: "/var/run/netns/" + id,
-		Annotations: map[string]string{AnnotationRuntime: string(ModeForked)}}); err != nil {
-		t.Fatalf("Create: %v", err)
-	}
-	resp, err := c.Start(bg(), &api.ControllerStartRequest{SandboxID: id})
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	return resp
-}
-
 // TestForkedSandboxLivesInPodServer: a forked sandbox's endpoint is its pod
 // server's socket; Stop, Status and Shutdown go to that pod server.
 func TestForkedSandboxLivesInPodServer(t *testing.T) {
 	pods := newFakePods()
-	c := newForkedController(t, stateDir(t), pods)
-	resp := startForked(t, c, "f1")
+	c := newController(t, stateDir(t), pods)
+	resp := mustStart(t, c, "f1", forked)
 	p := pods.servers[resp.Address[len("ttrpc+unix://"):]]
 	if p == nil || p.netns != "/var/run/netns/f1" || resp.Version != TaskAPIVersion {
 		t.Fatalf("address %q: no pod server spawned for it (%v)", resp.Address, pods.servers)
@@ -165,9 +139,9 @@ func TestForkedSandboxLivesInPodServer(t *testing.T) {
 func TestPodServerDeathStopsSandbox(t *testing.T) {
 	pods := newFakePods()
 	dir := stateDir(t)
-	c := newForkedController(t, dir, pods)
-	startForked(t, c, "f2")
-	startForked(t, c, "other")
+	c := newController(t, dir, pods)
+	mustStart(t, c, "f2", forked)
+	mustStart(t, c, "other", forked)
 	waited := make(chan *api.ControllerWaitResponse, 1)
 	go func() {
 		r, _ := c.Wait(bg(), &api.ControllerWaitRequest{SandboxID: "f2"})
@@ -206,12 +180,9 @@ func TestPodServerDeathStopsSandbox(t *testing.T) {
 func TestRestartReattachesPodServers(t *testing.T) {
 	pods := newFakePods()
 	dir := stateDir(t)
-	c1, err := New(context.Background(), Config{StateDir: dir, Runtime: noRuntime{}, PodServers: pods, Publisher: nopPublisher{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	startForked(t, c1, "alive")
-	startForked(t, c1, "dead")
+	c1 := newController(t, dir, pods)
+	mustStart(t, c1, "alive", forked)
+	mustStart(t, c1, "dead", forked)
 	stale := filepath.Join(dir, "pods", "0123456789abcdef")
 	if err := os.MkdirAll(stale, 0o700); err != nil {
 		t.Fatal(err)
@@ -223,7 +194,7 @@ func TestRestartReattachesPodServers(t *testing.T) {
 	}
 	delete(pods.servers, c1.socketPath("dead")) // it died while the daemon was down
 
-	c2 := newForkedController(t, dir, pods)
+	c2 := newController(t, dir, pods)
 	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "alive", Verbose: true}); err != nil || st.State != StateReady || st.Info["tasks"] != "3" {
 		t.Fatalf("re-attached sandbox: %v, %v", st, err)
 	}

@@ -192,18 +192,10 @@ func TestUntrustedEntriesAreRemoved(t *testing.T) {
 
 			c = open(t, root, 1<<20)
 			defer closeCache(t, c)
-			if _, err := os.Lstat(entry); !errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("untrusted entry still there after Open: %v", err)
-			}
 			if n, _ := c.Stats(); n != 0 {
 				t.Fatalf("Stats: %d entries, want 0", n)
 			}
-			runHello(t, c, bin)
-			sweep(t, c)
-			if n, _ := c.Stats(); n != 1 {
-				t.Fatalf("after recompiling: %d entries, want 1", n)
-			}
-			assertConsistent(t, c)
+			recompiles(t, c, bin, entry, "untrusted entry after Open")
 		})
 	}
 }
@@ -283,12 +275,7 @@ func TestCrashBeforeSweep(t *testing.T) {
 
 	c = open(t, root, 1<<20)
 	defer closeCache(t, c)
-	if _, err := os.Lstat(entry); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("unrecorded entry survived Open: %v", err)
-	}
-	runHello(t, c, bin)
-	sweep(t, c)
-	assertConsistent(t, c)
+	recompiles(t, c, bin, entry, "unrecorded entry after Open")
 }
 
 // TestSweepRemovesEntryModifiedInPlace: an entry changed in place while
@@ -322,15 +309,7 @@ func TestSweepRemovesEntryModifiedInPlace(t *testing.T) {
 	}
 
 	sweep(t, c)
-	if _, err := os.Lstat(entry); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("entry modified in place survived Sweep: %v", err)
-	}
-	runHello(t, c, bin)
-	sweep(t, c)
-	if n, _ := c.Stats(); n != 1 {
-		t.Fatalf("after recompiling: %d entries, want 1", n)
-	}
-	assertConsistent(t, c)
+	recompiles(t, c, bin, entry, "entry modified in place, after Sweep")
 }
 
 // TestBoundEvictsLeastRecentlyUsed: with room for three entries, a fourth

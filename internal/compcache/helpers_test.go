@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,7 +20,7 @@ import (
 	"github.com/wasm-sandboxer/wasm-sandboxer/hack/wasm/tiny"
 )
 
-const helloOutput = "hello from wasm\n"
+const helloOutput = tiny.HelloText
 
 // requireCompiler skips where wazero has no compiler: the interpreter
 // never uses the file cache.
@@ -196,6 +197,22 @@ func assertConsistent(t *testing.T, c *Cache) {
 	if total > c.maxBytes {
 		t.Fatalf("total %d bytes above the bound %d", total, c.maxBytes)
 	}
+}
+
+// recompiles checks that entry was removed (what says when), that bin
+// compiles and runs again, and that after a Sweep the cache holds its one
+// entry, consistently recorded.
+func recompiles(t *testing.T, c *Cache, bin []byte, entry, what string) {
+	t.Helper()
+	if _, err := os.Lstat(entry); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s: still there: %v", what, err)
+	}
+	runHello(t, c, bin)
+	sweep(t, c)
+	if n, _ := c.Stats(); n != 1 {
+		t.Fatalf("after recompiling: %d entries, want 1", n)
+	}
+	assertConsistent(t, c)
 }
 
 // entrySize is the size of hello.wasm's cache entry, measured once in a

@@ -45,12 +45,6 @@ func newStore(t *testing.T) (context.Context, store) {
 	return ctx, store{db.ContentStore(), metadata.NewImageStore(db)}
 }
 
-// ctrImport does what `ctr images import [--base-name B] [--all-platforms]
-// FILE` asks the daemon to do (without unpacking into a snapshotter).
-func ctrImport(ctx context.Context, s store, archiveBytes []byte, baseName string, allPlatforms bool) error {
-	return ctrdtest.Import(ctx, s.cs, s.images, archiveBytes, baseName, allPlatforms)
-}
-
 func imageNames(ctx context.Context, t *testing.T, s store) map[string]images.Image {
 	t.Helper()
 	list, err := s.images.List(ctx)
@@ -70,7 +64,7 @@ func TestContainerdImport(t *testing.T) {
 		t.Run(string(f), func(t *testing.T) {
 			ctx, s := newStore(t)
 			archiveBytes, desc := write(t, ociarchive.Image{Name: "hello", Module: testModule, Format: f})
-			if err := ctrImport(ctx, s, archiveBytes, "", false); err != nil {
+			if err := ctrdtest.Import(ctx, s.cs, s.images, archiveBytes, "", false); err != nil {
 				t.Fatalf("import: %v", err)
 			}
 			names := imageNames(ctx, t, s)
@@ -152,13 +146,13 @@ func TestContainerdImportPlatformFilter(t *testing.T) {
 	// A wasip1/wasm platform on the index descriptor: a plain import filters
 	// the image out ...
 	ctx, s := newStore(t)
-	err := ctrImport(ctx, s, archiveBytes, "", false)
+	err := ctrdtest.Import(ctx, s.cs, s.images, archiveBytes, "", false)
 	if !errors.Is(err, images.ErrEmptyWalk) {
 		t.Fatalf("import without --all-platforms: got %v, want %v", err, images.ErrEmptyWalk)
 	}
 	// ... and --all-platforms imports it.
 	ctx, s = newStore(t)
-	if err := ctrImport(ctx, s, archiveBytes, "", true); err != nil {
+	if err := ctrdtest.Import(ctx, s.cs, s.images, archiveBytes, "", true); err != nil {
 		t.Fatalf("import --all-platforms: %v", err)
 	}
 	if _, ok := imageNames(ctx, t, s)["docker.io/library/hello:latest"]; !ok {
@@ -171,7 +165,7 @@ func TestContainerdImportBaseName(t *testing.T) {
 
 	// --base-name must be a prefix of the full name ...
 	ctx, s := newStore(t)
-	if err := ctrImport(ctx, s, archiveBytes, "docker.io/library/hello", false); err != nil {
+	if err := ctrdtest.Import(ctx, s.cs, s.images, archiveBytes, "docker.io/library/hello", false); err != nil {
 		t.Fatal(err)
 	}
 	if names := imageNames(ctx, t, s); len(names) != 1 || names["docker.io/library/hello:v1"].Name == "" {
@@ -179,7 +173,7 @@ func TestContainerdImportBaseName(t *testing.T) {
 	}
 	// ... a short one silently stores nothing.
 	ctx, s = newStore(t)
-	if err := ctrImport(ctx, s, archiveBytes, "hello", false); err != nil {
+	if err := ctrdtest.Import(ctx, s.cs, s.images, archiveBytes, "hello", false); err != nil {
 		t.Fatal(err)
 	}
 	if names := imageNames(ctx, t, s); len(names) != 0 {

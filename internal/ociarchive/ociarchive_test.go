@@ -83,6 +83,21 @@ func (l *layout) blob(t *testing.T, desc ocispec.Descriptor) []byte {
 	return e.data
 }
 
+// layerFiles reads layer 0, a gzip'd tar: its uncompressed bytes, and
+// its entries with their names in archive order.
+func (l *layout) layerFiles(t *testing.T) (raw []byte, files map[string]entry, order []string) {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(l.blob(t, l.manifest.Layers[0])))
+	if err != nil {
+		t.Fatalf("layer is not gzip: %v", err)
+	}
+	if raw, err = io.ReadAll(zr); err != nil {
+		t.Fatal(err)
+	}
+	files, order = readTar(t, bytes.NewReader(raw))
+	return raw, files, order
+}
+
 // parse checks the generic layout of an archive and parses it.
 func parse(t *testing.T, archive []byte) *layout {
 	t.Helper()
@@ -219,19 +234,10 @@ func TestRootfs(t *testing.T) {
 	}
 
 	// Layer: gzip'd tar whose uncompressed digest is the diff ID.
-	gz := l.blob(t, l.manifest.Layers[0])
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		t.Fatalf("layer is not gzip: %v", err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw, files, order := l.layerFiles(t)
 	if cfg.RootFS.Type != "layers" || len(cfg.RootFS.DiffIDs) != 1 || cfg.RootFS.DiffIDs[0] != digest.FromBytes(raw) {
 		t.Errorf("rootfs = %+v, want the uncompressed layer digest %s", cfg.RootFS, digest.FromBytes(raw))
 	}
-	files, order := readTar(t, bytes.NewReader(raw))
 	want := []string{"app.wasm", "data.txt", "etc/", "etc/app/", "etc/app/config.toml"}
 	if strings.Join(order, " ") != strings.Join(want, " ") {
 		t.Errorf("layer entries %v, want %v", order, want)
@@ -281,11 +287,7 @@ func TestRootfsOptions(t *testing.T) {
 	if strings.Join(cfg.Config.Entrypoint, ",") != "/opt/bin/app.wasm" {
 		t.Errorf("entrypoint %v", cfg.Config.Entrypoint)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(l.blob(t, l.manifest.Layers[0])))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, order := readTar(t, zr)
+	_, files, order := l.layerFiles(t)
 	if strings.Join(order, " ") != "opt/ opt/bin/ opt/bin/app.wasm" || files["opt/bin/app.wasm"].hdr.Mode != 0o755 {
 		t.Errorf("layer entries %v", order)
 	}
@@ -537,11 +539,7 @@ func TestRootfsExecutableEntrypoint(t *testing.T) {
 	if strings.Join(cfg.Config.Entrypoint, ",") != "/pause" {
 		t.Errorf("entrypoint %v, want /pause", cfg.Config.Entrypoint)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(l.blob(t, l.manifest.Layers[0])))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, _ := readTar(t, zr)
+	_, files, _ := l.layerFiles(t)
 	for name, mode := range map[string]int64{"pause": 0o755, "notes": 0o644, "app.wasm": 0o755} {
 		if files[name].hdr.Mode != mode {
 			t.Errorf("%s: mode %o, want %o", name, files[name].hdr.Mode, mode)

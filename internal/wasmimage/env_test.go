@@ -75,7 +75,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // importArchive does what `ctr images import FILE` asks the daemon to do
-// (host platform filter, no unpack) and returns the names stored.
+// (host platform filter, no unpack).
 func (e *env) importArchive(t *testing.T, archive []byte) {
 	t.Helper()
 	if err := ctrdtest.Import(e.ctx, e.content, e.images, archive, "", false); err != nil {
@@ -83,14 +83,24 @@ func (e *env) importArchive(t *testing.T, archive []byte) {
 	}
 }
 
-// write builds an archive with ociarchive and imports it.
-func (e *env) write(t *testing.T, img ociarchive.Image) {
+// importedEnv is a new env with archive imported and container ctrID
+// recorded on image imageName.
+func importedEnv(t *testing.T, archive []byte) *env {
+	t.Helper()
+	e := newEnv(t)
+	e.importArchive(t, archive)
+	e.addContainer(t, ctrID, imageName)
+	return e
+}
+
+// writeArchive builds an archive of img with ociarchive.
+func writeArchive(t *testing.T, img ociarchive.Image) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if _, err := ociarchive.Write(&buf, img); err != nil {
 		t.Fatal(err)
 	}
-	e.importArchive(t, buf.Bytes())
+	return buf.Bytes()
 }
 
 // addContainer records container id using image, as `ctr run` or CRI would.

@@ -51,10 +51,8 @@ func resolveErr(t *testing.T, e *env, arg0 string) error {
 func TestResolveOCIArchiveFormats(t *testing.T) {
 	for _, f := range []ociarchive.Format{ociarchive.FormatWasmLayer, ociarchive.FormatArtifact} {
 		t.Run(string(f), func(t *testing.T) {
-			e := newEnv(t)
 			mod := module(string(f))
-			e.write(t, ociarchive.Image{Name: "hello", Module: mod, ModulePath: "/bin/hello.wasm", Format: f})
-			e.addContainer(t, ctrID, imageName)
+			e := importedEnv(t, writeArchive(t, ociarchive.Image{Name: "hello", Module: mod, ModulePath: "/bin/hello.wasm", Format: f}))
 
 			spy := &spyStore{Store: e.store}
 			m, err := wasmimage.Resolve(e.ctx, spy, ctrID, "hello.wasm")
@@ -98,9 +96,7 @@ func TestResolveRootfsImage(t *testing.T) {
 		{"wasi-tar-layer", &ocispec.Platform{OS: "wasi", Architecture: "wasm"}, "filesystem layer(s) and no application/wasm layer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			e.write(t, ociarchive.Image{Name: "hello", Module: module("r"), Platform: tc.platform})
-			e.addContainer(t, ctrID, imageName)
+			e := importedEnv(t, writeArchive(t, ociarchive.Image{Name: "hello", Module: module("r"), Platform: tc.platform}))
 			wantErr(t, resolveErr(t, e, "/app.wasm"), wasmimage.ErrNotWasmImage, ctrID, imageName, tc.want)
 		})
 	}
@@ -124,9 +120,7 @@ func TestResolveLayerChoice(t *testing.T) {
 			la, lb := l.wasmLayer("a.wasm", a), l.wasmLayer("b.wasm", b)
 			at, cfg := tc.config(t, l)
 			l.name(l.manifest(t, at, cfg, la, lb), imageName)
-			e := newEnv(t)
-			e.importArchive(t, l.tar(t))
-			e.addContainer(t, ctrID, imageName)
+			e := importedEnv(t, l.tar(t))
 
 			for arg0, want := range map[string]ocispec.Descriptor{
 				"/b.wasm":               lb,
@@ -156,9 +150,7 @@ func TestResolveDuplicateTitles(t *testing.T) {
 	l := newLayout()
 	la, lb := l.wasmLayer("app.wasm", module("a")), l.wasmLayer("app.wasm", module("b"))
 	l.name(l.manifest(t, "", l.imageConfig(t, "wasip1", "wasm"), la, lb), imageName)
-	e := newEnv(t)
-	e.importArchive(t, l.tar(t))
-	e.addContainer(t, ctrID, imageName)
+	e := importedEnv(t, l.tar(t))
 
 	wantErr(t, resolveErr(t, e, "app.wasm"), errdefs.ErrInvalidArgument, ctrID, imageName, "matches 2", lb.Digest.String())
 	// The digest still tells them apart.
@@ -172,9 +164,7 @@ func TestResolveUntitledLayer(t *testing.T) {
 	l := newLayout()
 	la := l.wasmLayer("", module("a"))
 	l.name(l.manifest(t, wasmimage.MediaTypeWasmConfig, l.artifactConfig(t, map[string]any{"os": "wasip1", "architecture": "wasm"}), la), imageName)
-	e := newEnv(t)
-	e.importArchive(t, l.tar(t))
-	e.addContainer(t, ctrID, imageName)
+	e := importedEnv(t, l.tar(t))
 	m, err := wasmimage.Resolve(e.ctx, e.store, ctrID, "whatever")
 	if err != nil {
 		t.Fatal(err)
@@ -191,9 +181,7 @@ func TestResolveMixedLayers(t *testing.T) {
 	fs := l.blob(ocispec.MediaTypeImageLayerGzip, []byte("not really a tarball"))
 	mod := l.wasmLayer("app.wasm", module("m"))
 	l.name(l.manifest(t, "", l.imageConfig(t, "wasip1", "wasm"), fs, mod), imageName)
-	e := newEnv(t)
-	e.importArchive(t, l.tar(t))
-	e.addContainer(t, ctrID, imageName)
+	e := importedEnv(t, l.tar(t))
 	m, err := wasmimage.Resolve(e.ctx, e.store, ctrID, "app.wasm")
 	if err != nil {
 		t.Fatal(err)
@@ -247,9 +235,7 @@ func TestResolveUnsupportedImages(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLayout()
 			l.name(tc.build(t, l), imageName)
-			e := newEnv(t)
-			e.importArchive(t, l.tar(t))
-			e.addContainer(t, ctrID, imageName)
+			e := importedEnv(t, l.tar(t))
 			wantErr(t, resolveErr(t, e, "app.wasm"), tc.target, append([]string{ctrID, imageName}, tc.want...)...)
 		})
 	}
@@ -309,8 +295,7 @@ func TestResolveIndex(t *testing.T) {
 			l := newLayout()
 			manifests, want := tc.build(t, l)
 			l.name(l.subIndex(t, manifests...), imageName)
-			e := newEnv(t)
-			e.importArchive(t, l.tar(t))
+			e := importedEnv(t, l.tar(t))
 			img, err := e.images.Get(e.ctx, imageName)
 			if err != nil {
 				t.Fatal(err)
@@ -318,7 +303,6 @@ func TestResolveIndex(t *testing.T) {
 			if img.Target.MediaType != ocispec.MediaTypeImageIndex {
 				t.Fatalf("image target %+v, want an index", img.Target)
 			}
-			e.addContainer(t, ctrID, imageName)
 			m, err := wasmimage.Resolve(e.ctx, e.store, ctrID, "app.wasm")
 			if want.Digest == "" {
 				wantErr(t, err, wasmimage.ErrNotWasmImage, ctrID, imageName)
@@ -336,7 +320,7 @@ func TestResolveIndex(t *testing.T) {
 
 func TestResolveLookupErrors(t *testing.T) {
 	e := newEnv(t)
-	e.write(t, ociarchive.Image{Name: "hello", Module: module("x"), Format: ociarchive.FormatWasmLayer})
+	e.importArchive(t, writeArchive(t, ociarchive.Image{Name: "hello", Module: module("x"), Format: ociarchive.FormatWasmLayer}))
 
 	_, err := wasmimage.Resolve(e.ctx, e.store, "nope", "app.wasm")
 	wantErr(t, err, errdefs.ErrNotFound, `"nope"`)
@@ -355,9 +339,7 @@ func TestResolveMissingBlobs(t *testing.T) {
 	modDigest := digest.FromBytes(mod)
 
 	t.Run("module", func(t *testing.T) {
-		e := newEnv(t)
-		e.write(t, ociarchive.Image{Name: "hello", Module: mod, Format: ociarchive.FormatArtifact})
-		e.addContainer(t, ctrID, imageName)
+		e := importedEnv(t, writeArchive(t, ociarchive.Image{Name: "hello", Module: mod, Format: ociarchive.FormatArtifact}))
 		if err := e.content.Delete(e.ctx, modDigest); err != nil {
 			t.Fatal(err)
 		}
@@ -372,9 +354,7 @@ func TestResolveMissingBlobs(t *testing.T) {
 	})
 
 	t.Run("config", func(t *testing.T) {
-		e := newEnv(t)
-		e.write(t, ociarchive.Image{Name: "hello", Module: mod, Format: ociarchive.FormatWasmLayer})
-		e.addContainer(t, ctrID, imageName)
+		e := importedEnv(t, writeArchive(t, ociarchive.Image{Name: "hello", Module: mod, Format: ociarchive.FormatWasmLayer}))
 		img, err := e.images.Get(e.ctx, imageName)
 		if err != nil {
 			t.Fatal(err)
@@ -391,10 +371,8 @@ func TestResolveMissingBlobs(t *testing.T) {
 }
 
 func TestRead(t *testing.T) {
-	e := newEnv(t)
 	mod := module("x")
-	e.write(t, ociarchive.Image{Name: "hello", Module: mod, Format: ociarchive.FormatWasmLayer})
-	e.addContainer(t, ctrID, imageName)
+	e := importedEnv(t, writeArchive(t, ociarchive.Image{Name: "hello", Module: mod, Format: ociarchive.FormatWasmLayer}))
 	m, err := wasmimage.Resolve(e.ctx, e.store, ctrID, "app.wasm")
 	if err != nil {
 		t.Fatal(err)

@@ -3,20 +3,16 @@
 package forked
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/wasm-sandboxer/wasm-sandboxer/hack/wasm/tiny"
-	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
@@ -49,39 +45,33 @@ func TestCompromisedWorker(t *testing.T) {
 	}
 }
 
-// hookedRuntime is a forked runtime whose workers carry the test hooks.
+var (
+	hookedOnce sync.Once
+	hookedBin  string
+	hookedErr  error
+)
+
+// hookedRuntime is a forked runtime whose workers carry the test hooks
+// (the hooked worker is built once per test binary).
 func hookedRuntime(t *testing.T) *Runtime {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "worker-hooked")
-	cmd := exec.Command("go", "build", "-tags", "workertesthook", "-o", bin, "github.com/wasm-sandboxer/wasm-sandboxer/cmd/wasm-sandboxer-worker")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build hooked worker: %v\n%s", err, out)
+	hookedOnce.Do(func() {
+		hookedBin = filepath.Join(filepath.Dir(workerBinary), "worker-hooked")
+		hookedErr = buildWorker(hookedBin, "workertesthook")
+	})
+	if hookedErr != nil {
+		t.Fatal(hookedErr)
 	}
 	rt := newRuntimePool(t, 0)
-	rt.cfg.WorkerBinary = bin
+	rt.cfg.WorkerBinary = hookedBin
 	return rt
 }
 
 // startRogue starts a worker whose runtime, once in the container's cgroup,
 // does act without end.
-func startRogue(t *testing.T, rt *Runtime, id, act string, res *specs.LinuxResources, cgPath string) task.Process {
+func startRogue(t *testing.T, rt *Runtime, ps task.ProcessSpec, act string) task.Process {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "hello.wasm"), tiny.Modules()["hello.wasm"], 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err := rt.Prepare(context.Background(), task.ProcessSpec{ID: id, Rootfs: dir, Resources: res, CgroupsPath: cgPath,
-		Config: wasispec.Config{Args: []string{"/hello.wasm"}, Env: []string{"WASM_SANDBOXER_TEST_HOOK=" + act}, Cwd: "/",
-			MemoryLimit: wasispec.DefaultMemoryLimit}})
-	if err != nil {
-		t.Fatalf("prepare: %v", err)
-	}
-	t.Cleanup(func() { p.Close() })
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return startModule(t, rt, ps, "hello.wasm", "WASM_SANDBOXER_TEST_HOOK="+act)
 }
 
 // TestRogueWorkerMemoryLimit: a runtime that allocates without end is
@@ -89,25 +79,15 @@ func startRogue(t *testing.T, rt *Runtime, id, act string, res *specs.LinuxResou
 // could switch off; a neighbour runs on.
 func TestRogueWorkerMemoryLimit(t *testing.T) {
 	rt := hookedRuntime(t)
-	neighbour := spinning(t, rt, "neighbour", nil, "")
+	neighbour := startModule(t, rt, task.ProcessSpec{ID: "neighbour"}, "spin.wasm")
 	mem := int64(64 << 20)
-	p := startRogue(t, rt, "hog", "alloc", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}},
-		fmt.Sprintf("/wasm-sandboxer-test/hog-%d", os.Getpid()))
-	select {
-	case <-p.Done():
-	case <-time.After(2 * time.Minute):
-		t.Fatal("rogue allocator not stopped by the memory limit")
-	}
-	if e := p.Exit(); e.Code != 137 {
+	p := startRogue(t, rt, task.ProcessSpec{ID: "hog", Resources: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}},
+		CgroupsPath: fmt.Sprintf("/wasm-sandboxer-test/hog-%d", os.Getpid())}, "alloc")
+	if e := ended(t, p, "rogue allocator (the memory limit should stop it)"); e.Code != 137 {
 		t.Fatalf("rogue allocator: exit %d (%s), want 137 (OOM kill)", e.Code, e.Reason)
 	}
-	select {
-	case <-neighbour.Done():
-		t.Fatalf("neighbour ended: %+v", neighbour.Exit())
-	default:
-	}
-	neighbour.Kill(context.Background(), syscall.SIGKILL)
-	<-neighbour.Done()
+	stillRunning(t, neighbour, "neighbour")
+	killWait(t, neighbour, syscall.SIGKILL)
 }
 
 // TestRogueWorkerPidsLimit: a runtime that makes threads without end hits
@@ -116,19 +96,12 @@ func TestRogueWorkerPidsLimit(t *testing.T) {
 	rt := hookedRuntime(t)
 	pids := int64(24)
 	cgPath := fmt.Sprintf("/wasm-sandboxer-test/threads-%d", os.Getpid())
-	p := startRogue(t, rt, "threads", "threads", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}}, cgPath)
-	select {
-	case <-p.Done():
-	case <-time.After(2 * time.Minute):
-		t.Fatal("rogue thread maker not stopped by the pids limit")
-	}
-	if e := p.Exit(); e.Code == 0 {
+	p := startRogue(t, rt, task.ProcessSpec{ID: "threads", Resources: &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}},
+		CgroupsPath: cgPath}, "threads")
+	if e := ended(t, p, "rogue thread maker (the pids limit should stop it)"); e.Code == 0 {
 		t.Fatalf("rogue thread maker exited 0")
 	}
-	events := "/sys/fs/cgroup/pids" + cgPath + "/pids.events"
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-		events = "/sys/fs/cgroup" + cgPath + "/pids.events"
-	}
+	events := cgroupFile("pids", cgPath, "pids.events")
 	b, err := os.ReadFile(events)
 	if err != nil {
 		t.Fatalf("read %s: %v", events, err)

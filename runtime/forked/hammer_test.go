@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/containerd/cgroups/v3"
-
 	"github.com/wasm-sandboxer/wasm-sandboxer/task/tasktest"
 )
 
@@ -29,11 +27,7 @@ func children() int {
 
 // cgroupDirs counts the containers' cgroups under the test parent.
 func cgroupDirs() int {
-	dir := "/sys/fs/cgroup/wasm-sandboxer-test"
-	if cgroups.Mode() != cgroups.Unified {
-		dir = "/sys/fs/cgroup/memory/wasm-sandboxer-test"
-	}
-	ents, err := os.ReadDir(dir)
+	ents, err := os.ReadDir(cgroupFile("memory", "/wasm-sandboxer-test", ""))
 	if err != nil {
 		return 0
 	}

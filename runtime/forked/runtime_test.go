@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -49,13 +50,26 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cmd := exec.Command("go", "build", "-o", workerBinary, "github.com/wasm-sandboxer/wasm-sandboxer/cmd/wasm-sandboxer-worker")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build worker: %v\n%s", err, out)
+	if err := buildWorker(workerBinary); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()
+}
+
+// buildWorker builds wasm-sandboxer-worker to out, pure Go, with the build
+// tags given.
+func buildWorker(out string, tags ...string) error {
+	args := []string{"build", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command("go", append(args, "github.com/wasm-sandboxer/wasm-sandboxer/cmd/wasm-sandboxer-worker")...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build worker %v: %v\n%s", tags, err, b)
+	}
+	return nil
 }
 
 // newRuntime is a forked runtime with a pool of two idle workers, whose

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/containerd/cgroups/v3"
 	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -22,23 +24,85 @@ import (
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
-// spinning starts the tiny spin module in a worker and returns it.
-func spinning(t *testing.T, rt task.Runtime, id string, res *specs.LinuxResources, cgroupsPath string) task.Process {
+// startModule starts the tiny module (e.g. "spin.wasm") in a worker of rt,
+// with ps's id, resources and cgroup, and env; the process is closed at the
+// end of the test.
+func startModule(t *testing.T, rt task.Runtime, ps task.ProcessSpec, module string, env ...string) task.Process {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "spin.wasm"), tiny.Modules()["spin.wasm"], 0o644); err != nil {
+	ps.Rootfs = t.TempDir()
+	if err := os.WriteFile(filepath.Join(ps.Rootfs, module), tiny.Modules()[module], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := rt.Prepare(context.Background(), task.ProcessSpec{ID: id, Rootfs: dir, Resources: res, CgroupsPath: cgroupsPath,
-		Config: wasispec.Config{Args: []string{"/spin.wasm"}, Cwd: "/", MemoryLimit: wasispec.DefaultMemoryLimit}})
+	ps.Config = wasispec.Config{Args: []string{"/" + module}, Env: env, Cwd: "/", MemoryLimit: wasispec.DefaultMemoryLimit}
+	p, err := rt.Prepare(context.Background(), ps)
 	if err != nil {
-		t.Fatalf("prepare %s: %v", id, err)
+		t.Fatalf("prepare %s: %v", ps.ID, err)
 	}
 	t.Cleanup(func() { p.Close() })
 	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// ended waits for p to end and returns its exit. The 2 minutes are a hang
+// guard, not a timing assertion.
+func ended(t *testing.T, p task.Process, what string) task.Exit {
+	t.Helper()
+	select {
+	case <-p.Done():
+		return p.Exit()
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("%s: still running after 2 minutes", what)
+		return task.Exit{}
+	}
+}
+
+// killWait sends p sig and waits for it to end.
+func killWait(t *testing.T, p task.Process, sig syscall.Signal) task.Exit {
+	t.Helper()
+	if err := p.Kill(context.Background(), sig); err != nil {
+		t.Fatalf("kill %v: %v", sig, err)
+	}
+	return ended(t, p, "killed worker")
+}
+
+// stillRunning fails the test if p has ended.
+func stillRunning(t *testing.T, p task.Process, what string) {
+	t.Helper()
+	select {
+	case <-p.Done():
+		t.Fatalf("%s ended: %+v", what, p.Exit())
+	default:
+	}
+}
+
+// cgroupFile is file of cgroup cgPath: in controller ctl's hierarchy on
+// cgroup v1, in the unified hierarchy on v2 (as placeInCgroup chooses);
+// file "" is the cgroup's directory.
+func cgroupFile(ctl, cgPath, file string) string {
+	if cgroups.Mode() == cgroups.Unified {
+		return filepath.Join("/sys/fs/cgroup", cgPath, file)
+	}
+	return filepath.Join("/sys/fs/cgroup", ctl, cgPath, file)
+}
+
+// waitState waits until the kernel state of pid is one of states (letters
+// as in /proc/PID/status). The 60 s are a hang guard, not a timing
+// assertion.
+func waitState(t *testing.T, pid int, states string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st := procField(t, pid, "State")
+		if st != "" && strings.ContainsRune(states, rune(st[0])) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker state %q after 60s, want one of %q", st, states)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func procField(t *testing.T, pid int, field string) string {
@@ -60,7 +124,7 @@ func procField(t *testing.T, pid int, field string) string {
 // namespaces, no capabilities, no_new_privs, a seccomp filter, and a root
 // holding only the job dir (rootfs, mounts, fifos) and the compile cache.
 func TestWorkerIsConfined(t *testing.T) {
-	p := spinning(t, newRuntime(t), "confined", nil, "")
+	p := startModule(t, newRuntime(t), task.ProcessSpec{ID: "confined"}, "spin.wasm")
 	pid := p.Pid()
 	for _, ns := range []string{"user", "mnt", "pid", "ipc", "uts", "net"} {
 		ours, err := os.Readlink("/proc/self/ns/" + ns)
@@ -96,10 +160,7 @@ func TestWorkerIsConfined(t *testing.T) {
 			t.Errorf("worker's root holds %q (all: %v)", n, names)
 		}
 	}
-	if err := p.Kill(context.Background(), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-p.Done()
+	killWait(t, p, syscall.SIGKILL)
 }
 
 // TestWorkerCgroup: the worker runs in the container's cgroup with the
@@ -109,7 +170,7 @@ func TestWorkerCgroup(t *testing.T) {
 	res := &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}, Pids: &specs.LinuxPids{Limit: &pids},
 		CPU: &specs.LinuxCPU{Quota: &quota, Period: &period}}
 	cgPath := fmt.Sprintf("/wasm-sandboxer-test/cg-%d", os.Getpid())
-	p := spinning(t, newRuntime(t), "cg", res, cgPath)
+	p := startModule(t, newRuntime(t), task.ProcessSpec{ID: "cg", Resources: res, CgroupsPath: cgPath}, "spin.wasm")
 	pid := strconv.Itoa(p.Pid())
 	read := func(file string) string {
 		t.Helper()
@@ -119,32 +180,26 @@ func TestWorkerCgroup(t *testing.T) {
 		}
 		return strings.TrimSpace(string(b))
 	}
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil { // v2
-		dir := "/sys/fs/cgroup" + cgPath
-		if !strings.Contains(read(dir+"/cgroup.procs"), pid) || read(dir+"/memory.max") != fmt.Sprint(mem) || read(dir+"/pids.max") != fmt.Sprint(pids) {
-			t.Fatalf("cgroup v2 %s: procs %q memory.max %q pids.max %q", dir, read(dir+"/cgroup.procs"), read(dir+"/memory.max"), read(dir+"/pids.max"))
+	memFile, cpuFile, cpu := "memory.limit_in_bytes", "cpu.cfs_quota_us", fmt.Sprint(quota)
+	if cgroups.Mode() == cgroups.Unified {
+		memFile, cpuFile, cpu = "memory.max", "cpu.max", fmt.Sprintf("%d %d", quota, period)
+	}
+	for _, c := range []struct{ ctl, file, want string }{
+		{"memory", memFile, fmt.Sprint(mem)},
+		{"pids", "pids.max", fmt.Sprint(pids)},
+		{"cpu", cpuFile, cpu},
+	} {
+		if file := cgroupFile(c.ctl, cgPath, c.file); read(file) != c.want {
+			t.Errorf("%s = %s, want %s", file, read(file), c.want)
 		}
-	} else {
-		for file, want := range map[string]string{
-			"memory/" + cgPath + "/memory.limit_in_bytes": fmt.Sprint(mem),
-			"pids/" + cgPath + "/pids.max":                fmt.Sprint(pids),
-			"cpu/" + cgPath + "/cpu.cfs_quota_us":         fmt.Sprint(quota),
-		} {
-			if got := read("/sys/fs/cgroup/" + file); got != want {
-				t.Errorf("%s = %s, want %s", file, got, want)
-			}
-		}
-		for _, ctl := range []string{"memory", "pids", "cpu"} {
-			if procs := read("/sys/fs/cgroup/" + ctl + cgPath + "/cgroup.procs"); !strings.Contains("\n"+procs+"\n", "\n"+pid+"\n") {
-				t.Errorf("worker %s not in the %s cgroup (%q)", pid, ctl, procs)
-			}
+		if procs := read(cgroupFile(c.ctl, cgPath, "cgroup.procs")); !slices.Contains(strings.Fields(procs), pid) {
+			t.Errorf("worker %s not in the %s cgroup (%q)", pid, c.ctl, procs)
 		}
 	}
-	p.Kill(context.Background(), syscall.SIGKILL)
-	<-p.Done()
+	killWait(t, p, syscall.SIGKILL)
 	p.Close()
-	if _, err := os.Stat("/sys/fs/cgroup/pids" + cgPath); err == nil {
-		t.Errorf("cgroup %s left after the worker is gone", cgPath)
+	if _, err := os.Stat(cgroupFile("pids", cgPath, "")); !os.IsNotExist(err) {
+		t.Errorf("cgroup %s left after the worker is gone (%v)", cgPath, err)
 	}
 }
 
@@ -152,25 +207,19 @@ func TestWorkerCgroup(t *testing.T) {
 // 137, and the other worker runs on.
 func TestWorkerKilledFromOutside(t *testing.T) {
 	rt := newRuntime(t)
-	a, b := spinning(t, rt, "victim", nil, ""), spinning(t, rt, "bystander", nil, "")
+	a := startModule(t, rt, task.ProcessSpec{ID: "victim"}, "spin.wasm")
+	b := startModule(t, rt, task.ProcessSpec{ID: "bystander"}, "spin.wasm")
 	if err := syscall.Kill(a.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-a.Done()
-	if e := a.Exit(); e.Code != 137 {
+	if e := ended(t, a, "worker killed from outside"); e.Code != 137 {
 		t.Fatalf("killed worker: exit %d (%s), want 137", e.Code, e.Reason)
 	}
-	select {
-	case <-b.Done():
-		t.Fatalf("the other worker ended too: %+v", b.Exit())
-	default:
-	}
+	stillRunning(t, b, "the other worker")
 	if err := syscall.Kill(b.Pid(), 0); err != nil {
 		t.Fatalf("the other worker is gone: %v", err)
 	}
-	b.Kill(context.Background(), syscall.SIGTERM)
-	<-b.Done()
-	if e := b.Exit(); e.Code != 143 {
+	if e := killWait(t, b, syscall.SIGTERM); e.Code != 143 {
 		t.Fatalf("SIGTERM: exit %d, want 143", e.Code)
 	}
 }
@@ -178,33 +227,20 @@ func TestWorkerKilledFromOutside(t *testing.T) {
 // TestPauseStopsWorker: Pause stops the worker's threads (kernel state T),
 // Resume lets them run, and a paused worker can still be killed.
 func TestPauseStopsWorker(t *testing.T) {
-	p := spinning(t, newRuntime(t), "pause", nil, "")
+	p := startModule(t, newRuntime(t), task.ProcessSpec{ID: "pause"}, "spin.wasm")
 	pr := p.(task.Pauser)
 	if err := pr.Pause(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	stateIs := func(prefix string) bool {
-		for range 200 {
-			if strings.HasPrefix(procField(t, p.Pid(), "State"), prefix) {
-				return true
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		return false
-	}
-	if !stateIs("T") {
-		t.Fatalf("paused worker state %q, want T (stopped)", procField(t, p.Pid(), "State"))
-	}
+	waitState(t, p.Pid(), "T") // stopped
 	if err := pr.Resume(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if !stateIs("R") && !stateIs("S") {
-		t.Fatalf("resumed worker state %q", procField(t, p.Pid(), "State"))
+	waitState(t, p.Pid(), "RS") // running or sleeping
+	if err := pr.Pause(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	pr.Pause(context.Background())
-	p.Kill(context.Background(), syscall.SIGKILL)
-	<-p.Done()
-	if e := p.Exit(); e.Code != 137 {
+	if e := killWait(t, p, syscall.SIGKILL); e.Code != 137 {
 		t.Fatalf("killed while paused: exit %d, want 137", e.Code)
 	}
 }

@@ -12,7 +12,7 @@ func TestHammer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("hammer: 10,000 lifecycles; run without -short")
 	}
-	if n := tasktest.Hammer(t, newRuntime(t), 10000, 8, nil); n != 10000 {
+	if n := tasktest.Hammer(t, newRuntime(t, WithCompilationCache(compiled)), 10000, 8, nil); n != 10000 {
 		t.Fatalf("%d lifecycles ran, want 10000", n)
 	}
 }

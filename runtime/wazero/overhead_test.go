@@ -2,14 +2,11 @@ package wazero
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"runtime"
 	"syscall"
 	"testing"
+	"time"
 
-	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
-	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task/tasktest"
 )
 
@@ -21,26 +18,10 @@ func TestModuleOverhead(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measurement")
 	}
-	rt, err := New(context.Background(), WithCompilationCache(compiled))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(context.Background())
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "demo.wasm"), tasktest.DemoModule(t), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	prepare := func() *process {
-		p, err := rt.Prepare(context.Background(), task.ProcessSpec{ID: "m", Rootfs: dir, Config: wasispec.Config{
-			Args: []string{"/demo.wasm", "sleep", "1h"}, Cwd: "/", MemoryLimit: wasispec.DefaultMemoryLimit,
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p.(*process)
-	}
-	warm := prepare() // compile outside the measurement
-	warm.Close()
+	rt := newRuntime(t, WithCompilationCache(compiled))
+	dir := rootfs(t, map[string][]byte{"demo.wasm": tasktest.DemoModule(t)})
+	sleeper := func() *process { return prepare(t, rt, dir, "m", "/demo.wasm", "sleep", "1h") }
+	sleeper().Close() // compile outside the measurement
 	inUse := func() uint64 {
 		runtime.GC()
 		var m runtime.MemStats
@@ -51,22 +32,22 @@ func TestModuleOverhead(t *testing.T) {
 	before := inUse()
 	ps := make([]*process, n)
 	for i := range ps {
-		ps[i] = prepare()
+		ps[i] = sleeper()
 		if err := ps[i].Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var held uint64
+	// Each module has its memory and its thread (60 s: a hang guard).
+	deadline := time.Now().Add(60 * time.Second)
 	for _, p := range ps {
 		for p.mem.held.Load() == 0 || p.cpu.tid.Load() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("modules not all running after 60s")
+			}
 			runtime.Gosched()
 		}
 	}
-	// Let each module reach its sleep.
-	for _, p := range ps {
-		st, _ := p.Stats(context.Background())
-		_ = st
-	}
+	var held uint64
 	after := inUse()
 	for _, p := range ps {
 		held += p.mem.held.Load()
@@ -79,6 +60,5 @@ func TestModuleOverhead(t *testing.T) {
 	for _, p := range ps {
 		p.Kill(context.Background(), syscall.SIGKILL)
 		<-p.Done()
-		p.Close()
 	}
 }

@@ -19,8 +19,10 @@ import (
 // compiled once per test binary, not once per case.
 var compiled = wazero.NewCompilationCache()
 
-func newRuntime(t *testing.T) task.Runtime {
-	rt, err := New(context.Background(), WithCompilationCache(compiled))
+// newRuntime is a Runtime with opts, closed at the end of the test.
+func newRuntime(t *testing.T, opts ...Option) *Runtime {
+	t.Helper()
+	rt, err := New(context.Background(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,48 +30,54 @@ func newRuntime(t *testing.T) task.Runtime {
 	return rt
 }
 
+// rootfs is a directory holding files.
+func rootfs(t *testing.T, files map[string][]byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// prepare prepares process id of args in the rootfs dir; it is closed at
+// the end of the test.
+func prepare(t *testing.T, rt *Runtime, dir, id string, args ...string) *process {
+	t.Helper()
+	p, err := rt.Prepare(context.Background(), task.ProcessSpec{ID: id, Rootfs: dir, Config: wasispec.Config{
+		Args: args, Cwd: "/", MemoryLimit: wasispec.DefaultMemoryLimit,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p.(*process)
+}
+
 // TestConformance runs the task conformance table against the goroutine
 // runtime.
 func TestConformance(t *testing.T) {
-	tasktest.Run(t, newRuntime)
+	tasktest.Run(t, func(t *testing.T) task.Runtime { return newRuntime(t, WithCompilationCache(compiled)) })
 }
 
 // TestSecondContainerDoesNotCompile: the compiled module is cached by the
 // digest of its bytes, so a second container of the same module is a hit,
 // and a different module is a miss.
 func TestSecondContainerDoesNotCompile(t *testing.T) {
-	rt, err := New(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(context.Background())
+	rt := newRuntime(t)
 	ctx := context.Background()
-	prepare := func(module string) task.Process {
-		t.Helper()
-		dir := t.TempDir()
-		for name, b := range tiny.Modules() {
-			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		p, err := rt.Prepare(ctx, task.ProcessSpec{ID: module, Rootfs: dir, Config: wasispec.Config{
-			Args: []string{module}, Cwd: "/", MemoryLimit: wasispec.DefaultMemoryLimit,
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		return p
-	}
-	prepare("/hello.wasm")
+	container := func(module string) *process { return prepare(t, rt, rootfs(t, tiny.Modules()), module, module) }
+	container("/hello.wasm")
 	if h, m := rt.CacheStats(); h != 0 || m != 1 {
 		t.Fatalf("first: hits %d misses %d, want 0/1", h, m)
 	}
-	p := prepare("/hello.wasm")
+	p := container("/hello.wasm")
 	if h, m := rt.CacheStats(); h != 1 || m != 1 {
 		t.Fatalf("second: hits %d misses %d, want 1/1", h, m)
 	}
-	prepare("/exit42.wasm")
+	container("/exit42.wasm")
 	if h, m := rt.CacheStats(); h != 1 || m != 2 {
 		t.Fatalf("other module: hits %d misses %d, want 1/2", h, m)
 	}
@@ -83,11 +91,7 @@ func TestSecondContainerDoesNotCompile(t *testing.T) {
 }
 
 func TestModuleCacheEvictsOnlyUnused(t *testing.T) {
-	rt, err := New(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(context.Background())
+	rt := newRuntime(t)
 	c := newModuleCache(rt.rt, 1)
 	ctx := context.Background()
 	mods := tiny.Modules()
@@ -118,20 +122,8 @@ func TestModuleCacheEvictsOnlyUnused(t *testing.T) {
 // TestCloseEndsModulesAsStopped: a module still running when the daemon
 // closes its runtime never reports a normal exit.
 func TestCloseEndsModulesAsStopped(t *testing.T) {
-	rt, err := New(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "spin.wasm"), tiny.Modules()["spin.wasm"], 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err := rt.Prepare(context.Background(), task.ProcessSpec{ID: "spin", Rootfs: dir, Config: wasispec.Config{
-		Args: []string{"/spin.wasm"}, Cwd: "/", MemoryLimit: wasispec.DefaultMemoryLimit,
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := newRuntime(t)
+	p := prepare(t, rt, rootfs(t, map[string][]byte{"spin.wasm": tiny.Modules()["spin.wasm"]}), "spin", "/spin.wasm")
 	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

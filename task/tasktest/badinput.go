@@ -1,7 +1,6 @@
 package tasktest
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -138,13 +137,9 @@ var badInputCases = []testCase{
 		name := "bigmem.wasm"
 		b := newBundle(t, []string{"/" + name}, map[string][]byte{name: tiny.Hostile()[name]})
 		f.expectCreate(t, "2 GiB minimum, default 1 GiB limit", b, "", errdefs.IsResourceExhausted, "above its limit")
-		limit := int64(1 << 20) // 16 pages
-		b = newBundle(t, []string{"/" + name}, map[string][]byte{name: tiny.Hostile()[name]})
-		b.spec.Linux = &specs.Linux{Resources: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}}
+		b = withMemoryLimit(newBundle(t, []string{"/" + name}, map[string][]byte{name: tiny.Hostile()[name]}), 1<<20) // 16 pages
 		f.expectCreate(t, "2 GiB minimum, 1 MiB limit", b, "", errdefs.IsResourceExhausted, "above its limit of 16 pages")
-		limit = 32 << 10 // half a page: no module can start
-		b = newBundle(t, []string{"/hello.wasm"}, nil)
-		b.spec.Linux = &specs.Linux{Resources: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}}
+		b = withMemoryLimit(newBundle(t, []string{"/hello.wasm"}, nil), 32<<10) // half a page: no module can start
 		f.expectCreate(t, "32 KiB limit", b, "", errdefs.IsInvalidArgument, "less than one Wasm page")
 	}},
 	{"bad input: deep recursion traps (134), the service lives on", func(t *testing.T, f *fixture) {
@@ -270,38 +265,8 @@ var badInputCases = []testCase{
 		b = newBundle(t, []string{"/hello.wasm", strings.Repeat("a", 5<<20)}, nil)
 		f.expectCreate(t, "5 MiB of args (config.json above 4 MiB)", b, "", errdefs.IsInvalidArgument, "config.json")
 	}},
-	{"bad input: unknown ids and exec ids on the remaining RPCs", func(t *testing.T, f *fixture) {
+	{"bad input: bad signals, and Start of a running task", func(t *testing.T, f *fixture) {
 		defer f.witness(t)()
-		const id = "nope"
-		calls := map[string]func() error{
-			"Pause":  func() error { _, err := f.client.Pause(f.ctx, &taskapi.PauseRequest{ID: id}); return err },
-			"Resume": func() error { _, err := f.client.Resume(f.ctx, &taskapi.ResumeRequest{ID: id}); return err },
-			"Stats":  func() error { _, err := f.client.Stats(f.ctx, &taskapi.StatsRequest{ID: id}); return err },
-		}
-		for name, call := range calls {
-			check(t, name, errgrpc.ToNative(call()), errdefs.IsNotFound, id)
-		}
-		// An exec id of the (running) witness: there are no exec processes.
-		for name, call := range map[string]func() error{
-			"State": func() error {
-				_, err := f.client.State(f.ctx, &taskapi.StateRequest{ID: "witness", ExecID: "e1"})
-				return err
-			},
-			"Kill": func() error {
-				_, err := f.client.Kill(f.ctx, &taskapi.KillRequest{ID: "witness", ExecID: "e1", Signal: 9})
-				return err
-			},
-			"Wait": func() error {
-				_, err := f.client.Wait(f.ctx, &taskapi.WaitRequest{ID: "witness", ExecID: "e1"})
-				return err
-			},
-			"Delete": func() error {
-				_, err := f.client.Delete(f.ctx, &taskapi.DeleteRequest{ID: "witness", ExecID: "e1"})
-				return err
-			},
-		} {
-			check(t, name+" of an unknown exec id", errgrpc.ToNative(call()), errdefs.IsNotFound, "e1")
-		}
 		for _, sig := range []uint32{0, 65, 1 << 31} {
 			check(t, fmt.Sprintf("Kill signal %d", sig), f.kill("witness", syscall.Signal(sig)), errdefs.IsInvalidArgument, "signal")
 		}
@@ -330,7 +295,7 @@ var badInputCases = []testCase{
 		for w := range workers {
 			wg.Go(func() {
 				for range rounds {
-					b := newBundle(t, []string{"/spin.wasm"}, nil)
+					b := spinBundle(t)
 					b.writeSpec(t)
 					_, err := f.client.Create(f.ctx, b.createRequest(id))
 					expected("Create", err)
@@ -408,8 +373,7 @@ func (f *fixture) cleanup(t *testing.T, id string) {
 // runs and that a new task runs to exit 0, then ends the witness.
 func (f *fixture) witness(t *testing.T) func() {
 	t.Helper()
-	f.create(newBundle(t, []string{"/spin.wasm"}, nil), "witness")
-	f.start("witness")
+	f.running(spinBundle(t), "witness")
 	return func() {
 		t.Helper()
 		if f.ctx.Err() != nil {
@@ -421,7 +385,7 @@ func (f *fixture) witness(t *testing.T) func() {
 		b := newBundle(t, []string{"/hello.wasm"}, nil)
 		b.withStdio(t, false)
 		expectCode(t, "hello after the bad inputs", f.run(b, "after"), 0)
-		if got := b.stdout.String(); !bytes.Equal([]byte(got), []byte(tiny.HelloText)) {
+		if got := b.stdout.String(); got != tiny.HelloText {
 			t.Errorf("hello after the bad inputs: stdout %q", got)
 		}
 		if err := f.kill("witness", syscall.SIGKILL); err != nil {

@@ -2,6 +2,7 @@ package tasktest
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -83,26 +84,15 @@ func (f *fixture) deleteExec(id, execID string) error {
 	return errgrpc.ToNative(err)
 }
 
-// proc is an OCI process of the demo module.
+// demoProc is an OCI process of the demo module with args.
 func demoProc(args ...string) *specs.Process {
 	return &specs.Process{Args: append([]string{"/demo.wasm"}, args...), Env: []string{"PATH=/bin:/"}, Cwd: "/"}
 }
 
-// runningDemo creates and starts a task of the demo module (`daemon`
-// ticks forever) and kills it at the end of the test.
-func (f *fixture) runningDemo(id string) *bundle {
-	f.t.Helper()
-	b := demoBundle(f.t, "daemon")
-	f.create(b, id)
-	f.start(id)
-	f.t.Cleanup(func() { f.kill(id, syscall.SIGKILL) })
-	return b
-}
-
 var execCases = []testCase{
 	{"exec: a module of the rootfs with its own args, env, cwd and stdio", func(t *testing.T, f *fixture) {
-		b := f.runningDemo("x")
-		if err := writeDir(b, "work"); err != nil {
+		b := f.running(demoBundle(t, "daemon"), "x")
+		if err := os.MkdirAll(filepath.Join(b.rootfs, "work"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		io := newExecIO(t, false)
@@ -137,25 +127,19 @@ var execCases = []testCase{
 		}
 	}},
 	{"exec: errors name what is wrong", func(t *testing.T, f *fixture) {
-		b := f.runningDemo("xe")
+		b := f.running(demoBundle(t, "daemon"), "xe")
 		writeFile(t, filepath.Join(b.rootfs, "notes.txt"), []byte("just text"), 0o755)
-		check := func(name string, err error, is func(error) bool, want string) {
-			t.Helper()
-			if !is(err) || !strings.Contains(err.Error(), want) {
-				t.Errorf("%s: %v, want a %q error", name, err, want)
-			}
-		}
-		check("not a module", f.execErr("xe", "n1", &specs.Process{Args: []string{"/notes.txt"}, Cwd: "/"}, nil, false),
+		check(t, "not a module", f.execErr("xe", "n1", &specs.Process{Args: []string{"/notes.txt"}, Cwd: "/"}, nil, false),
 			errdefs.IsInvalidArgument, "not a WebAssembly module")
-		check("missing", f.execErr("xe", "n2", &specs.Process{Args: []string{"/nope.wasm"}, Cwd: "/"}, nil, false),
+		check(t, "missing", f.execErr("xe", "n2", &specs.Process{Args: []string{"/nope.wasm"}, Cwd: "/"}, nil, false),
 			errdefs.IsNotFound, "/nope.wasm")
-		check("terminal", f.execErr("xe", "n3", demoProc("echo"), nil, true), errdefs.IsNotImplemented, "terminal")
-		check("no args", f.execErr("xe", "n4", &specs.Process{Cwd: "/"}, nil, false), errdefs.IsInvalidArgument, "process.args")
-		check("unknown task", f.execErr("nope", "n5", demoProc("echo"), nil, false), errdefs.IsNotFound, "nope")
+		check(t, "terminal", f.execErr("xe", "n3", demoProc("echo"), nil, true), errdefs.IsNotImplemented, "terminal")
+		check(t, "no args", f.execErr("xe", "n4", &specs.Process{Cwd: "/"}, nil, false), errdefs.IsInvalidArgument, "process.args")
+		check(t, "unknown task", f.execErr("nope", "n5", demoProc("echo"), nil, false), errdefs.IsNotFound, "nope")
 		f.exec("xe", "dup", demoProc("echo"), nil)
-		check("duplicate exec id", f.execErr("xe", "dup", demoProc("echo"), nil, false), errdefs.IsAlreadyExists, "dup")
+		check(t, "duplicate exec id", f.execErr("xe", "dup", demoProc("echo"), nil, false), errdefs.IsAlreadyExists, "dup")
 		_, err := f.client.Exec(f.ctx, &taskapi.ExecProcessRequest{ID: "xe", ExecID: "n6"})
-		check("no spec", errgrpc.ToNative(err), errdefs.IsInvalidArgument, "spec")
+		check(t, "no spec", errgrpc.ToNative(err), errdefs.IsInvalidArgument, "spec")
 		for _, call := range []string{"State", "Wait", "Kill", "Delete"} {
 			var err error
 			switch call {
@@ -170,11 +154,11 @@ var execCases = []testCase{
 			case "Delete":
 				err = f.deleteExec("xe", "ghost")
 			}
-			check(call+" of an unknown exec", err, errdefs.IsNotFound, "ghost")
+			check(t, call+" of an unknown exec", err, errdefs.IsNotFound, "ghost")
 		}
 	}},
 	{"exec: stdin, CloseIO, signals, and kill/delete answered as runc's shim does", func(t *testing.T, f *fixture) {
-		f.runningDemo("xs")
+		f.running(demoBundle(t, "daemon"), "xs")
 		io := newExecIO(t, true)
 		f.exec("xs", "cat", demoProc("cat"), io)
 		f.startExec("xs", "cat")
@@ -214,7 +198,7 @@ var execCases = []testCase{
 		}
 	}},
 	{"exec: ends with its container; execs of an exited task are refused", func(t *testing.T, f *fixture) {
-		f.runningDemo("xc")
+		f.running(demoBundle(t, "daemon"), "xc")
 		f.exec("xc", "spin", &specs.Process{Args: []string{"/spin.wasm"}, Cwd: "/"}, nil)
 		f.startExec("xc", "spin")
 		if err := f.kill("xc", syscall.SIGKILL); err != nil {
@@ -228,7 +212,7 @@ var execCases = []testCase{
 		f.delete("xc")
 	}},
 	{"exec: events with the container and exec ids", func(t *testing.T, f *fixture) {
-		f.runningDemo("xv")
+		f.running(demoBundle(t, "daemon"), "xv")
 		f.exec("xv", "ev", demoProc("exit", "3"), nil)
 		f.startExec("xv", "ev")
 		f.waitExec("xv", "ev")
@@ -236,9 +220,7 @@ var execCases = []testCase{
 		if got := f.events.topics(len(want)); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Fatalf("events %v, want %v", got, want)
 		}
-		f.events.mu.Lock()
-		defer f.events.mu.Unlock()
-		for _, e := range f.events.events {
+		for _, e := range f.events.snapshot() {
 			var cid, xid string
 			switch e := e.event.(type) {
 			case *eventstypes.TaskExecAdded:
@@ -261,10 +243,6 @@ var execCases = []testCase{
 			}
 		}
 	}},
-}
-
-func writeDir(b *bundle, name string) error {
-	return mkdirAll(filepath.Join(b.rootfs, name))
 }
 
 // marshalResources is an UpdateTaskRequest's resources, as containerd

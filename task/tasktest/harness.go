@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,17 +58,22 @@ func (r *recorder) Publish(ctx context.Context, event any) {
 	r.events = append(r.events, recorded{topic: runtime.GetTopic(event), namespace: ns, event: event})
 }
 
+// snapshot returns a copy of the events recorded so far.
+func (r *recorder) snapshot() []recorded {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
 // topics returns the topics recorded so far, waiting up to a few seconds
 // for at least n of them (the exit event is sent asynchronously).
 func (r *recorder) topics(n int) []string {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		r.mu.Lock()
 		var out []string
-		for _, e := range r.events {
+		for _, e := range r.snapshot() {
 			out = append(out, e.topic)
 		}
-		r.mu.Unlock()
 		if len(out) >= n || time.Now().After(deadline) {
 			return out
 		}
@@ -175,8 +181,8 @@ type bundle struct {
 	stderr *capture
 }
 
-// newBundle writes a bundle whose rootfs holds the tiny modules, the demo
-// module (when demo is non-nil) and the files given.
+// newBundle makes a bundle whose rootfs holds the tiny modules and the
+// files given; config.json is written from spec at create.
 func newBundle(t testing.TB, args []string, files map[string][]byte) *bundle {
 	t.Helper()
 	dir := t.TempDir()
@@ -354,5 +360,3 @@ func openWriter(t *testing.T, path string) *os.File {
 	t.Cleanup(func() { w.Close() })
 	return w
 }
-
-func mkdirAll(path string) error { return os.MkdirAll(path, 0o755) }

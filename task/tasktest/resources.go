@@ -68,20 +68,17 @@ func withMemoryLimit(b *bundle, limit int64) *bundle {
 	return b
 }
 
-// topicsBefore checks that topic a is recorded right before topic b.
+// expectAdjacent checks that topic a is recorded right before topic b.
 func (f *fixture) expectAdjacent(a, b string) {
 	f.t.Helper()
-	got := f.events.topics(0)
 	eventually(f.t, "events "+a+", "+b, func() bool {
-		got = f.events.topics(0)
-		return strings.Contains(strings.Join(got, " "), a+" "+b)
+		return strings.Contains(strings.Join(f.events.topics(0), " "), a+" "+b)
 	})
 }
 
 var resourceCases = []testCase{
 	{"stats: CPU time and memory in use, limit; the pod's totals", func(t *testing.T, f *fixture) {
-		f.create(withMemoryLimit(newBundle(t, []string{"/spin.wasm"}, nil), 64<<20), "cpu")
-		f.start("cpu")
+		f.running(withMemoryLimit(spinBundle(t), 64<<20), "cpu")
 		first := f.stats("cpu")
 		var last figures
 		eventually(t, "CPU time of a spinning module grows", func() bool {
@@ -91,7 +88,7 @@ var resourceCases = []testCase{
 		if last.memLimit != 64<<20 {
 			t.Errorf("memory limit %d, want the spec's %d", last.memLimit, 64<<20)
 		}
-		f.runningDemo("mem")
+		f.running(demoBundle(t, "daemon"), "mem")
 		var mem figures
 		eventually(t, "memory in use of a Go module", func() bool {
 			mem = f.stats("mem")
@@ -126,9 +123,7 @@ var resourceCases = []testCase{
 		}
 		f.expectAdjacent("/tasks/oom", "/tasks/exit")
 		f.delete("oom")
-		f.events.mu.Lock()
-		defer f.events.mu.Unlock()
-		for _, e := range f.events.events {
+		for _, e := range f.events.snapshot() {
 			if o, ok := e.event.(interface{ GetContainerID() string }); ok && e.topic == "/tasks/oom" && o.GetContainerID() != "oom" {
 				t.Fatalf("oom event for %q", o.GetContainerID())
 			}
@@ -180,7 +175,7 @@ var resourceCases = []testCase{
 		}
 	}},
 	{"signals: SIGTERM 143, SIGKILL 137, SIGINT 130; Kill with All reaches execs", func(t *testing.T, f *fixture) {
-		f.runningDemo("sg")
+		f.running(demoBundle(t, "daemon"), "sg")
 		f.exec("sg", "e", &specs.Process{Args: []string{"/spin.wasm"}, Cwd: "/"}, nil)
 		f.startExec("sg", "e")
 		if _, err := f.client.Kill(f.ctx, &taskapi.KillRequest{ID: "sg", Signal: uint32(syscall.SIGTERM), All: true}); err != nil {
@@ -192,12 +187,14 @@ var resourceCases = []testCase{
 			t.Fatalf("kill of an exited task: %v, want NotFound (process already finished)", err)
 		}
 		// A module sleeping in the host is ended too.
-		f.create(demoBundle(t, "sleep", "1h"), "sleeper")
-		f.start("sleeper")
-		if err := f.kill("sleeper", syscall.SIGINT); err != nil {
-			t.Fatal(err)
+		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL, syscall.SIGINT} {
+			id := fmt.Sprintf("sleeper-%d", sig)
+			f.running(demoBundle(t, "sleep", "1h"), id)
+			if err := f.kill(id, sig); err != nil {
+				t.Fatalf("Kill %v: %v", sig, err)
+			}
+			expectCode(t, "sleeping module, "+sig.String(), f.wait(id), 128+uint32(sig))
 		}
-		expectCode(t, "sleeping module", f.wait("sleeper"), 130)
 	}},
 }
 
@@ -220,8 +217,7 @@ var eventCases = []testCase{
 			id := fmt.Sprintf("ev%d", i)
 			expectCode(t, id, g.run(demoBundle(t, "exit", fmt.Sprint(i)), id), uint32(i))
 		}
-		g.create(newBundle(t, []string{"/spin.wasm"}, nil), "spin")
-		g.start("spin")
+		g.running(spinBundle(t), "spin")
 		if err := g.kill("spin", syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}

@@ -46,16 +46,20 @@ import (
 // results maps a check name to its outcome.
 type results map[string]string
 
-// errno records the outcome of a call: "ok" or the errno name.
-func (r results) errno(name string, err error) {
+// errno records the outcome of a call (see errnoName).
+func (r results) errno(name string, err error) { r[name] = errnoName(err) }
+
+// errnoName is the outcome of a call: "ok", the errno name such as
+// "EPERM", or the error text.
+func errnoName(err error) string {
 	var e unix.Errno
 	switch {
 	case err == nil:
-		r[name] = "ok"
+		return "ok"
 	case errors.As(err, &e):
-		r[name] = unix.ErrnoName(e)
+		return unix.ErrnoName(e)
 	default:
-		r[name] = err.Error()
+		return err.Error()
 	}
 }
 

@@ -33,13 +33,7 @@ func caps(res results, dir string, withProc bool) error {
 	// Each locked thread tries to give the file away after the drop:
 	// chown to another user needs CAP_CHOWN in the thread's effective set.
 	tids := lockedThreads(8, release, func(tid int) {
-		err := unix.Fchownat(unix.AT_FDCWD, f, 12345, 12345, 0)
-		var e unix.Errno
-		if errors.As(err, &e) {
-			done <- strconv.Itoa(tid) + "=" + unix.ErrnoName(e)
-			return
-		}
-		done <- strconv.Itoa(tid) + "=" + fmt.Sprint(err)
+		done <- strconv.Itoa(tid) + "=" + errnoName(unix.Fchownat(unix.AT_FDCWD, f, 12345, 12345, 0))
 	})
 	if err := confine.NoNewPrivs(); err != nil {
 		return err
@@ -87,12 +81,7 @@ func tsync(res results) error {
 	outcome := make(chan string, 1)
 	tids := lockedThreads(1, release, func(tid int) {
 		_, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-		var e unix.Errno
-		if errors.As(err, &e) {
-			outcome <- strconv.Itoa(tid) + " " + unix.ErrnoName(e)
-			return
-		}
-		outcome <- strconv.Itoa(tid) + " " + fmt.Sprint(err)
+		outcome <- strconv.Itoa(tid) + " " + errnoName(err)
 	})
 	if err := confine.NoNewPrivs(); err != nil {
 		return err
