@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/bench"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stats"
 )
 
 // minAvailable is the memory figure 4 leaves the machine: it stops adding
@@ -107,7 +108,7 @@ func (r *runner) density(ctx context.Context, m mode, n int) (*bench.Row, error)
 	row := &bench.Row{Name: name}
 	if reached > 0 {
 		row.Value = float64(after.rss-before.rss) / float64(reached) / (1 << 20)
-		row.Summary = bench.Summarize(perContainer(procs, m))
+		row.Summary = stats.Summarize(perContainer(procs, m))
 		if row.Summary.Count == 0 {
 			row.Summary.Count = reached
 		}

@@ -14,9 +14,12 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/bench"
+	"github.com/wasm-sandboxer/wasm-sandboxer/hack/wasm/tiny"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stats"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/forked"
 	runwazero "github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+	"github.com/wasm-sandboxer/wasm-sandboxer/task/tasktest"
 )
 
 // run measures every figure asked for, in an order that keeps them apart:
@@ -94,7 +97,7 @@ func (r *runner) figure(id int, title, unit, value, note string) *bench.Figure {
 
 func latencyRow(name string, d []time.Duration, err error) *bench.Row {
 	ms := bench.Millis(d)
-	row := &bench.Row{Name: name, Summary: bench.Summarize(ms), Samples: ms}
+	row := &bench.Row{Name: name, Summary: stats.Summarize(ms), Samples: ms}
 	if err != nil {
 		row.Err = err.Error()
 	}
@@ -126,13 +129,9 @@ func (r *runner) fig1(ctx context.Context, modes ...mode) error {
 func (r *runner) fig2(ctx context.Context) error {
 	f := r.figure(2, "start to exit, task API", "ms", "",
 		"Create, Start, Wait, Delete over ttrpc against the task service, no containerd; floor = bare wazero instantiate + run of the precompiled module; ratio to the floor")
-	module, err := os.ReadFile(filepath.Join(r.out, "wasm", "hello.wasm"))
-	if err != nil {
-		return err
-	}
 	n := r.sz.latency
 	logf("figure 2: floor, %d runs", n)
-	d, err := bench.Floor(ctx, module, n, settle)
+	d, err := bench.Floor(ctx, tiny.Modules()["hello.wasm"], n, settle)
 	f.Rows = append(f.Rows, latencyRow(rowFloor, d, err))
 
 	dir, err := os.MkdirTemp("", "wasm-bench-task.")
@@ -168,12 +167,12 @@ func (r *runner) fig2(ctx context.Context) error {
 		if err := os.MkdirAll(sdir, 0o700); err != nil {
 			return err
 		}
-		api, err := bench.NewTaskAPI(rt, sdir, module)
+		api, err := tasktest.ServeTaskAPI(rt, sdir)
 		if err != nil {
 			closeRT()
 			return err
 		}
-		d, err := bench.Repeat(n, settle, func(i int) error { return api.Run(ctx, fmt.Sprint("t", i+1)) })
+		d, err := bench.Repeat(n, settle, func(i int) error { return api.Lifecycle(ctx, api.HelloRequest(fmt.Sprint("t", i+1))) })
 		api.Close()
 		closeRT()
 		f.Rows = append(f.Rows, latencyRow(row.name, d, err))
@@ -276,7 +275,7 @@ func (r *runner) fig5(ctx context.Context) error {
 			}
 			rates = append(rates, float64(mb)/time.Since(t0).Seconds())
 		}
-		row := &bench.Row{Name: m.row, Summary: bench.Summarize(rates)}
+		row := &bench.Row{Name: m.row, Summary: stats.Summarize(rates)}
 		if runErr != nil {
 			row.Err = runErr.Error()
 		}
