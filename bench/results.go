@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -114,20 +115,11 @@ func (f *Figure) SetRatios(base string, only ...string) {
 		return
 	}
 	for _, r := range f.Rows {
-		if r.Err != "" || (len(only) > 0 && !contains(only, r.Name) && r != b) {
+		if r.Err != "" || (len(only) > 0 && !slices.Contains(only, r.Name) && r != b) {
 			continue
 		}
 		r.Ratio, r.RatioTo = f.headline(r)/f.headline(b), base
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Ratio is the headline of row a over row b in figure f, or NaN.

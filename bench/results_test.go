@@ -59,3 +59,23 @@ func TestPlotLatency(t *testing.T) {
 		t.Fatal("plot of nothing succeeded")
 	}
 }
+
+func TestSetRatiosOnly(t *testing.T) {
+	f := &Figure{ID: 3, Value: "tasks/s", Rows: []*Row{
+		{Name: "a, C=1", Value: 20}, {Name: "runc, C=1", Value: 10},
+		{Name: "a, C=4", Value: 60}, {Name: "runc, C=4", Value: 30}, {Name: "b, C=4", Value: 15, Err: "failed"},
+	}}
+	f.SetRatios("runc, C=1", "a, C=1")
+	f.SetRatios("runc, C=4", "a, C=4", "b, C=4")
+	for _, c := range []struct {
+		row, to string
+		ratio   float64
+	}{
+		{"a, C=1", "runc, C=1", 2}, {"runc, C=1", "runc, C=1", 1},
+		{"a, C=4", "runc, C=4", 2}, {"runc, C=4", "runc, C=4", 1}, {"b, C=4", "", 0},
+	} {
+		if r := f.Row(c.row); r.Ratio != c.ratio || r.RatioTo != c.to {
+			t.Errorf("%s: %v× %q, want %v× %q", c.row, r.Ratio, r.RatioTo, c.ratio, c.to)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,25 +31,24 @@ func (r *runner) fig4(ctx context.Context) error {
 	f := r.figure(4, "density, idle containers", "MiB", "MiB/container",
 		"N containers sleeping (demo sleep; native for runc), each in a pod of its own; value = (RSS after − RSS before) / N, summed over the daemon and its workers, or runc's shims and their processes; quantiles of each container's own processes where it has any (PSS in the JSON); ratio to runc at the same N")
 	for _, n := range r.sz.density {
+		var rows []string
 		for _, m := range []mode{modeGoroutine, modeForkedWarm, modeRunc} {
 			row, err := r.density(ctx, m, n)
 			if err != nil {
 				return err
 			}
 			f.Rows = append(f.Rows, row)
+			rows = append(rows, row.Name)
 		}
-		base := f.Row(fmt.Sprintf("%s ×%d", rowRunc, n))
-		for _, row := range f.Rows {
-			if base != nil && base.Value > 0 && row.Err == "" && hasSuffix(row.Name, fmt.Sprintf(" ×%d", n)) {
-				row.Ratio, row.RatioTo = row.Value/base.Value, base.Name
-			}
-		}
+		f.SetRatios(densityRow(rowRunc, n), rows...)
 	}
 	return nil
 }
 
+func densityRow(mode string, n int) string { return fmt.Sprintf("%s ×%d", mode, n) }
+
 func (r *runner) density(ctx context.Context, m mode, n int) (*bench.Row, error) {
-	name := fmt.Sprintf("%s ×%d", m.row, n)
+	name := densityRow(m.row, n)
 	logf("figure 4: %s", name)
 	roots := func() []int {
 		if m.runtime == runcRuntime {
@@ -278,7 +278,7 @@ func descendants(roots []int) []proc {
 			continue
 		}
 		seen[pid] = true
-		if contains(roots, pid) {
+		if slices.Contains(roots, pid) {
 			p.ppid = 0 // the top of its tree
 		}
 		out = append(out, p)
@@ -286,15 +286,6 @@ func descendants(roots []int) []proc {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].pid < out[j].pid })
 	return out
-}
-
-func contains(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // shimPids are the runc shims serving the containerd at sock.

@@ -196,12 +196,13 @@ func (r *runner) forked(dir, cacheDir string, compiler *runwazero.Runtime, size 
 func (r *runner) fig3(ctx context.Context, modes ...mode) error {
 	f := r.figure(3, "throughput, containerd", "ms", "tasks/s",
 		"figure 1's task, N tasks by C clients at once, no gap; tasks/s = N / wall time, quantiles of each task's latency; ratio to runc at the same C")
+	concurrency := []int{1, 4, 16}
 	for _, m := range modes {
 		p, err := r.newPod(ctx, m, "fig3-"+slug(m.row))
 		if err != nil {
 			return err
 		}
-		for _, c := range []int{1, 4, 16} {
+		for _, c := range concurrency {
 			n := r.sz.throughput
 			logf("figure 3: %s, %d tasks at concurrency %d", m.row, n, c)
 			var (
@@ -232,22 +233,23 @@ func (r *runner) fig3(ctx context.Context, modes ...mode) error {
 			}
 			wg.Wait()
 			wall := time.Since(start)
-			row := latencyRow(fmt.Sprintf("%s, C=%d", m.row, c), lat, errors.Join(errs...))
+			row := latencyRow(fig3Row(m.row, c), lat, errors.Join(errs...))
 			row.Samples = nil
 			row.Value = float64(len(lat)) / wall.Seconds()
 			f.Rows = append(f.Rows, row)
 		}
 	}
-	for _, c := range []int{1, 4, 16} {
-		base := f.Row(fmt.Sprintf("%s, C=%d", rowRunc, c))
-		for _, row := range f.Rows {
-			if base != nil && base.Err == "" && base.Value > 0 && row.Err == "" && hasSuffix(row.Name, fmt.Sprintf(", C=%d", c)) {
-				row.Ratio, row.RatioTo = row.Value/base.Value, base.Name
-			}
+	for _, c := range concurrency {
+		var rows []string
+		for _, m := range modes {
+			rows = append(rows, fig3Row(m.row, c))
 		}
+		f.SetRatios(fig3Row(rowRunc, c), rows...)
 	}
 	return nil
 }
+
+func fig3Row(mode string, c int) string { return fmt.Sprintf("%s, C=%d", mode, c) }
 
 // fig5: a module writing 100 MB to stdout through containerd's fifo,
 // against the native program doing the same under runc.
@@ -342,8 +344,4 @@ func slug(s string) string {
 		}
 	}
 	return string(out)
-}
-
-func hasSuffix(s, suffix string) bool {
-	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
 }
