@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -114,7 +115,7 @@ func (r *runner) density(ctx context.Context, m mode, n int) (*bench.Row, error)
 		}
 		row.Samples = []float64{float64(after.pss-before.pss) / float64(reached) / (1 << 20)} // PSS per container
 	}
-	switch err := joinErrs(errs); {
+	switch err := errors.Join(errs...); {
 	case err != nil:
 		row.Err = fmt.Sprintf("after %d containers: %v", reached, err)
 	case reached < n:
@@ -146,15 +147,6 @@ func (r *runner) removeAll(ctx context.Context, cts []*container) {
 	}
 	close(ch)
 	wg.Wait()
-}
-
-func joinErrs(errs []error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }
 
 type proc struct {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -121,10 +122,10 @@ func targets(r *bench.Results) {
 	if f == nil {
 		return
 	}
-	if v := f.Ratio(rowRunc, rowGoroutine); v == v {
+	if v := f.Ratio(rowRunc, rowGoroutine); !math.IsNaN(v) {
 		r.Targets = append(r.Targets, bench.Target{What: "#1 runc / goroutine (goroutine is this many times faster)", Ratio: v, Goal: "≥ 5×", Met: v >= 5})
 	}
-	if v := f.Ratio(rowForkedWarm, rowGoroutine); v == v {
+	if v := f.Ratio(rowForkedWarm, rowGoroutine); !math.IsNaN(v) {
 		r.Targets = append(r.Targets, bench.Target{What: "#1 forked warm pool / goroutine", Ratio: v, Goal: "≤ 1.5×", Met: v <= 1.5})
 	}
 }
