@@ -10,7 +10,7 @@ GO ?= go
 # containerd is built from the version go.mod pins, never downloaded.
 CONTAINERD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
 
-.PHONY: help build dist containerd crictl critest-bin wasm images bench-images bench bench-quick demo ctr-demo cri-latency compile-cache-figures test test-unit test-integration test-long critest fuzz check clean
+.PHONY: help build dist containerd crictl critest-bin wasm images bench-images bench bench-quick demo ctr-demo cri-latency test test-unit test-integration test-long critest fuzz check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -68,9 +68,6 @@ ctr-demo: build containerd crictl images ## ctr run of the three image shapes (a
 
 cri-latency: build containerd images ## median CreateContainer -> exit visible in ContainerStatus, N=20 runs (N=…)
 	hack/cri-latency.sh
-
-compile-cache-figures: build containerd images ## first vs second start of the Go demo module, and after a daemon restart (N=5)
-	hack/compile-cache.sh
 
 test: test-unit test-integration ## unit tests, then integration tests against a real containerd
 
