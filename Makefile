@@ -10,13 +10,13 @@ GO ?= go
 # containerd is built from the version go.mod pins, never downloaded.
 CONTAINERD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
 
-.PHONY: help build dist containerd crictl critest-bin wasm images bench-images bench bench-quick demo ctr-demo cri-latency test test-unit test-integration test-long critest fuzz check clean
+.PHONY: help build dist containerd crictl critest-bin wasm images bench-images bench bench-quick demo ctr-demo test test-unit test-integration test-long critest fuzz check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 build: ## build wasm-sandboxer, its worker, containerd-shim-wasm-v1 and wasm-image into _output/bin
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/wasm-sandboxer ./cmd/containerd-shim-wasm-v1 ./cmd/wasm-image ./hack/crilatency
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/wasm-sandboxer ./cmd/containerd-shim-wasm-v1 ./cmd/wasm-image
 	# The worker must be pure Go: it drops capabilities on every thread.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/wasm-sandboxer-worker
 
@@ -65,9 +65,6 @@ demo: build containerd crictl images ## run a pod printing "hello from wasm" thr
 
 ctr-demo: build containerd crictl images ## ctr run of the three image shapes (artifact through CRI), then tear down
 	hack/ctr-demo.sh
-
-cri-latency: build containerd images ## median CreateContainer -> exit visible in ContainerStatus, N=20 runs (N=…)
-	hack/cri-latency.sh
 
 test: test-unit test-integration ## unit tests, then integration tests against a real containerd
 
