@@ -1,3 +1,8 @@
+// Package bench measures wasm-sandboxer side by side with its baselines
+// (bare wazero, runc) in one run and renders the results: the Markdown
+// table, results JSON and the latency plot (statistics: internal/stats).
+// The driver is cmd/wasm-bench (make bench, make bench-quick); see
+// docs/performance.md.
 package bench
 
 import (
@@ -6,8 +11,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stats"
 )
 
 // Results is one run: the machine, and every figure.
@@ -49,8 +57,8 @@ type Figure struct {
 
 // Row is one mode's measurement in a figure.
 type Row struct {
-	Name    string  `json:"name"`
-	Summary Summary `json:"summary"`
+	Name    string        `json:"name"`
+	Summary stats.Summary `json:"summary"`
 	// Value is the headline figure when the figure has one (Figure.Value).
 	Value float64 `json:"value,omitempty"`
 	// Ratio is this row over its baseline (Summary medians, or Values when
@@ -60,6 +68,15 @@ type Row struct {
 	Samples []float64 `json:"samples,omitempty"`
 	// Err says why a row has no measurement.
 	Err string `json:"error,omitempty"`
+}
+
+// Millis converts durations to milliseconds, the unit of latency rows.
+func Millis(d []time.Duration) []float64 {
+	out := make([]float64, len(d))
+	for i, v := range d {
+		out[i] = float64(v) / float64(time.Millisecond)
+	}
+	return out
 }
 
 // Target is one of the issue's goals, checked against this run.
@@ -98,20 +115,11 @@ func (f *Figure) SetRatios(base string, only ...string) {
 		return
 	}
 	for _, r := range f.Rows {
-		if r.Err != "" || (len(only) > 0 && !contains(only, r.Name) && r != b) {
+		if r.Err != "" || (len(only) > 0 && !slices.Contains(only, r.Name) && r != b) {
 			continue
 		}
 		r.Ratio, r.RatioTo = f.headline(r)/f.headline(b), base
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Ratio is the headline of row a over row b in figure f, or NaN.

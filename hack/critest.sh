@@ -12,8 +12,9 @@
 # skipped (docs/conformance.md says why, one by one).
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bin=${WASM_SANDBOXER_BIN:-$top/_output/bin}
-wasm=${WASM_DIR:-$top/_output/wasm}
+out=${OUT:-$top/_output}
+bin=$out/bin
+wasm=$out/wasm
 
 dir=$(mktemp -d /tmp/wasm-critest.XXXXXX)
 cleanup() { "$top/hack/devenv.sh" stop "$dir" >/dev/null 2>&1 || true; }

@@ -11,10 +11,11 @@ trap '"$top/hack/devenv.sh" stop "$dir"' EXIT
 "$top/hack/devenv.sh" start "$dir" >/dev/null
 # shellcheck disable=SC1091
 source "$dir/env"
-for img in wasm-demo wasm-demo-layer wasm-demo-artifact; do
+# ctr run uses the default namespace, CRI k8s.io.
+for img in wasm-demo wasm-demo-layer; do
 	ctr -n default images import "$out/images/$img.tar" >/dev/null 2>&1
-	ctr -n k8s.io images import "$out/images/$img.tar" >/dev/null 2>&1
 done
+ctr -n k8s.io images import "$out/images/wasm-demo-artifact.tar" >/dev/null 2>&1
 run() { echo "\$ $*"; "$@" 2>/dev/null; }
 
 run ctr run --rm --runtime io.containerd.wasm.v1 docker.io/library/wasm-demo:latest demo1 /demo.wasm echo hi

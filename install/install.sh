@@ -121,8 +121,7 @@ if [ -n "${WASM_SANDBOXER_OPTS+set}" ]; then
 	c=$(put "$tmp/opts" /etc/default/wasm-sandboxer 0644)
 	[ -z "$c" ] || daemon_changed=1
 fi
-sed "s#\"/run/wasm-sandboxer/sandboxer.sock\"#\"$SOCKET\"#" "$SRC/wasm-sandboxer.toml" >"$tmp/dropin"
-containerd_changed=$(put "$tmp/dropin" "$DROPIN" 0644)
+containerd_changed=$(put "$SRC/wasm-sandboxer.toml" "$DROPIN" 0644)
 c=$(add_import)
 [ -z "$c" ] || containerd_changed=1
 

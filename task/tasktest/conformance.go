@@ -87,14 +87,19 @@ func (f *fixture) delete(id string) *taskapi.DeleteResponse {
 	return r
 }
 
-// run creates, starts and waits for a task; it returns the exit status.
+// run creates, starts, waits for and deletes a task; it returns the exit
+// status.
 func (f *fixture) run(b *bundle, id string) uint32 {
 	f.t.Helper()
-	f.create(b, id)
-	f.start(id)
-	code := f.wait(id)
-	f.delete(id)
-	return code
+	b.writeSpec(f.t)
+	w, err := lifecycle(f.ctx, f.client, b.createRequest(id))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if w.ExitedAt == nil || w.ExitedAt.AsTime().IsZero() {
+		f.t.Errorf("Wait %s: no exit time", id)
+	}
+	return w.ExitStatus
 }
 
 // createErr returns the native error of a Create expected to fail.

@@ -2,7 +2,6 @@ package tasktest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/api/types"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
@@ -79,19 +77,22 @@ func CountEntries(dir string) int {
 // above (the ttrpc connection's own). It returns the tasks run.
 func Hammer(t *testing.T, rt task.Runtime, n, par int, extra map[string]Probe) int {
 	t.Helper()
-	f := serve(t, rt)
+	api, err := ServeTaskAPI(rt, shortTempDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(api.Close)
 	// Every task gets a bundle of its own whose rootfs is a bind mount of
-	// one shared tree, as containerd hands over snapshot mounts: the
+	// the hello bundle's, as containerd hands over snapshot mounts: the
 	// service mounts and unmounts it.
-	src := newBundle(t, []string{"/hello.wasm"}, nil)
-	spec, err := json.Marshal(src.spec)
+	spec, err := os.ReadFile(filepath.Join(api.Hello, "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	bundles := t.TempDir()
 	life := func(id string) error {
-		// A bound per lifecycle, not for the whole hammer (the fixture's).
-		ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), Namespace), time.Minute)
+		// A bound per lifecycle, not for the whole hammer.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		dir := filepath.Join(bundles, id)
 		if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
@@ -101,22 +102,8 @@ func Hammer(t *testing.T, rt task.Runtime, n, par int, extra map[string]Probe) i
 		if err := os.WriteFile(filepath.Join(dir, "config.json"), spec, 0o644); err != nil {
 			return err
 		}
-		req := &taskapi.CreateTaskRequest{ID: id, Bundle: dir,
-			Rootfs: []*types.Mount{{Type: "bind", Source: src.rootfs, Options: []string{"rbind", "ro"}}}}
-		if _, err := f.client.Create(ctx, req); err != nil {
-			return fmt.Errorf("create %s: %w", id, err)
-		}
-		if _, err := f.client.Start(ctx, &taskapi.StartRequest{ID: id}); err != nil {
-			return fmt.Errorf("start %s: %w", id, err)
-		}
-		w, err := f.client.Wait(ctx, &taskapi.WaitRequest{ID: id})
-		if err != nil || w.ExitStatus != 0 {
-			return fmt.Errorf("wait %s: %v, exit %d", id, err, w.GetExitStatus())
-		}
-		if _, err := f.client.Delete(ctx, &taskapi.DeleteRequest{ID: id}); err != nil {
-			return fmt.Errorf("delete %s: %w", id, err)
-		}
-		return nil
+		return api.Lifecycle(ctx, &taskapi.CreateTaskRequest{ID: id, Bundle: dir,
+			Rootfs: []*types.Mount{{Type: "bind", Source: filepath.Join(api.Hello, "rootfs"), Options: []string{"rbind", "ro"}}}})
 	}
 	if err := life("warm-up"); err != nil { // compiles once, fills a pool
 		t.Fatal(err)
@@ -180,8 +167,8 @@ func Hammer(t *testing.T, rt task.Runtime, n, par int, extra map[string]Probe) i
 	for err := range errs {
 		t.Error(err)
 	}
-	if f.svc.Len() != 0 {
-		t.Errorf("%d tasks left in the service", f.svc.Len())
+	if api.Service.Len() != 0 {
+		t.Errorf("%d tasks left in the service", api.Service.Len())
 	}
 	after := settle(base)
 	for k := range probes {

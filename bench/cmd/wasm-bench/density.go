@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/bench"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stats"
 )
 
 // minAvailable is the memory figure 4 leaves the machine: it stops adding
@@ -29,25 +32,24 @@ func (r *runner) fig4(ctx context.Context) error {
 	f := r.figure(4, "density, idle containers", "MiB", "MiB/container",
 		"N containers sleeping (demo sleep; native for runc), each in a pod of its own; value = (RSS after − RSS before) / N, summed over the daemon and its workers, or runc's shims and their processes; quantiles of each container's own processes where it has any (PSS in the JSON); ratio to runc at the same N")
 	for _, n := range r.sz.density {
+		var rows []string
 		for _, m := range []mode{modeGoroutine, modeForkedWarm, modeRunc} {
 			row, err := r.density(ctx, m, n)
 			if err != nil {
 				return err
 			}
 			f.Rows = append(f.Rows, row)
+			rows = append(rows, row.Name)
 		}
-		base := f.Row(fmt.Sprintf("%s ×%d", rowRunc, n))
-		for _, row := range f.Rows {
-			if base != nil && base.Value > 0 && row.Err == "" && hasSuffix(row.Name, fmt.Sprintf(" ×%d", n)) {
-				row.Ratio, row.RatioTo = row.Value/base.Value, base.Name
-			}
-		}
+		f.SetRatios(densityRow(rowRunc, n), rows...)
 	}
 	return nil
 }
 
+func densityRow(mode string, n int) string { return fmt.Sprintf("%s ×%d", mode, n) }
+
 func (r *runner) density(ctx context.Context, m mode, n int) (*bench.Row, error) {
-	name := fmt.Sprintf("%s ×%d", m.row, n)
+	name := densityRow(m.row, n)
 	logf("figure 4: %s", name)
 	roots := func() []int {
 		if m.runtime == runcRuntime {
@@ -107,13 +109,13 @@ func (r *runner) density(ctx context.Context, m mode, n int) (*bench.Row, error)
 	row := &bench.Row{Name: name}
 	if reached > 0 {
 		row.Value = float64(after.rss-before.rss) / float64(reached) / (1 << 20)
-		row.Summary = bench.Summarize(perContainer(procs, m))
+		row.Summary = stats.Summarize(perContainer(procs, m))
 		if row.Summary.Count == 0 {
 			row.Summary.Count = reached
 		}
 		row.Samples = []float64{float64(after.pss-before.pss) / float64(reached) / (1 << 20)} // PSS per container
 	}
-	switch err := joinErrs(errs); {
+	switch err := errors.Join(errs...); {
 	case err != nil:
 		row.Err = fmt.Sprintf("after %d containers: %v", reached, err)
 	case reached < n:
@@ -145,15 +147,6 @@ func (r *runner) removeAll(ctx context.Context, cts []*container) {
 	}
 	close(ch)
 	wg.Wait()
-}
-
-func joinErrs(errs []error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }
 
 type proc struct {
@@ -277,7 +270,7 @@ func descendants(roots []int) []proc {
 			continue
 		}
 		seen[pid] = true
-		if contains(roots, pid) {
+		if slices.Contains(roots, pid) {
 			p.ppid = 0 // the top of its tree
 		}
 		out = append(out, p)
@@ -285,15 +278,6 @@ func descendants(roots []int) []proc {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].pid < out[j].pid })
 	return out
-}
-
-func contains(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // shimPids are the runc shims serving the containerd at sock.

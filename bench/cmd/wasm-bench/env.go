@@ -46,8 +46,8 @@ const (
 	imgPause  = "docker.io/library/bench-pause:latest"
 )
 
-// containerdConfig is appended to the dev environment's containerd config:
-// CRI's runc pods get the pause image built from hack/pause.
+// containerdConfig is appended to the dev environment's containerd config
+// at its start: CRI's runc pods get the pause image built from hack/pause.
 const containerdConfig = `
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = "` + imgPause + `"
@@ -61,8 +61,7 @@ type runner struct {
 	only     map[int]bool
 
 	dir     string // hack/devenv.sh's directory
-	cfgFile string
-	poolOff bool // the daemon runs with --worker-pool-size 0
+	poolOff bool   // the daemon runs with --worker-pool-size 0
 	client  *containerd.Client
 	mu      sync.Mutex
 	clients map[string]*containerd.Client // by default sandboxer
@@ -105,7 +104,10 @@ func (r *runner) want(fig int) bool { return r.only == nil || r.only[fig] }
 func (r *runner) devenv(args ...string) error {
 	cmd := exec.Command(filepath.Join(r.top, "hack", "devenv.sh"), args...)
 	cmd.Env = append(os.Environ(), "SANDBOXER_LOG_LEVEL=warn", "CONTAINERD_LOG_LEVEL=warn",
-		"DEVENV_CONTAINERD_CONFIG="+r.cfgFile, "WASM_SANDBOXER_BIN="+filepath.Join(r.out, "bin"))
+		"WASM_SANDBOXER_BIN="+filepath.Join(r.out, "bin"))
+	if args[0] == "start" {
+		cmd.Env = append(cmd.Env, "DEVENV_CONTAINERD_CONFIG="+r.configFile())
+	}
 	if r.poolOff {
 		cmd.Env = append(cmd.Env, "SANDBOXER_FLAGS=--worker-pool-size 0")
 	}
@@ -122,8 +124,7 @@ func (r *runner) start(ctx context.Context) error {
 		return err
 	}
 	r.dir = dir
-	r.cfgFile = filepath.Join(dir, "..", filepath.Base(dir)+".toml")
-	if err := os.WriteFile(r.cfgFile, []byte(containerdConfig), 0o644); err != nil {
+	if err := os.WriteFile(r.configFile(), []byte(containerdConfig), 0o644); err != nil {
 		return err
 	}
 	if err := r.devenv("start", dir); err != nil {
@@ -154,6 +155,10 @@ func (r *runner) start(ctx context.Context) error {
 
 func (r *runner) sock() string { return filepath.Join(r.dir, "containerd.sock") }
 
+// configFile is where containerdConfig is written for devenv start;
+// devenv stop removes it with the rest of the directory.
+func (r *runner) configFile() string { return filepath.Join(r.dir, "bench-containerd.toml") }
+
 // stop shuts the pods down and the dev environment with them.
 func (r *runner) stop() {
 	if r.dir == "" {
@@ -171,7 +176,6 @@ func (r *runner) stop() {
 	if err := r.devenv("stop", r.dir); err != nil {
 		logf("%v", err)
 	}
-	os.Remove(r.cfgFile)
 }
 
 // restartSandboxer restarts the daemon (SIGTERM), e.g. with another pool

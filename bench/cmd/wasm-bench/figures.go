@@ -14,9 +14,12 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/bench"
+	"github.com/wasm-sandboxer/wasm-sandboxer/hack/wasm/tiny"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stats"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/forked"
 	runwazero "github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+	"github.com/wasm-sandboxer/wasm-sandboxer/task/tasktest"
 )
 
 // run measures every figure asked for, in an order that keeps them apart:
@@ -94,7 +97,7 @@ func (r *runner) figure(id int, title, unit, value, note string) *bench.Figure {
 
 func latencyRow(name string, d []time.Duration, err error) *bench.Row {
 	ms := bench.Millis(d)
-	row := &bench.Row{Name: name, Summary: bench.Summarize(ms), Samples: ms}
+	row := &bench.Row{Name: name, Summary: stats.Summarize(ms), Samples: ms}
 	if err != nil {
 		row.Err = err.Error()
 	}
@@ -126,13 +129,9 @@ func (r *runner) fig1(ctx context.Context, modes ...mode) error {
 func (r *runner) fig2(ctx context.Context) error {
 	f := r.figure(2, "start to exit, task API", "ms", "",
 		"Create, Start, Wait, Delete over ttrpc against the task service, no containerd; floor = bare wazero instantiate + run of the precompiled module; ratio to the floor")
-	module, err := os.ReadFile(filepath.Join(r.out, "wasm", "hello.wasm"))
-	if err != nil {
-		return err
-	}
 	n := r.sz.latency
 	logf("figure 2: floor, %d runs", n)
-	d, err := bench.Floor(ctx, module, n, settle)
+	d, err := bench.Floor(ctx, tiny.Modules()["hello.wasm"], n, settle)
 	f.Rows = append(f.Rows, latencyRow(rowFloor, d, err))
 
 	dir, err := os.MkdirTemp("", "wasm-bench-task.")
@@ -168,12 +167,12 @@ func (r *runner) fig2(ctx context.Context) error {
 		if err := os.MkdirAll(sdir, 0o700); err != nil {
 			return err
 		}
-		api, err := bench.NewTaskAPI(rt, sdir, module)
+		api, err := tasktest.ServeTaskAPI(rt, sdir)
 		if err != nil {
 			closeRT()
 			return err
 		}
-		d, err := bench.Repeat(n, settle, func(i int) error { return api.Run(ctx, fmt.Sprint("t", i+1)) })
+		d, err := bench.Repeat(n, settle, func(i int) error { return api.Lifecycle(ctx, api.HelloRequest(fmt.Sprint("t", i+1))) })
 		api.Close()
 		closeRT()
 		f.Rows = append(f.Rows, latencyRow(row.name, d, err))
@@ -197,12 +196,13 @@ func (r *runner) forked(dir, cacheDir string, compiler *runwazero.Runtime, size 
 func (r *runner) fig3(ctx context.Context, modes ...mode) error {
 	f := r.figure(3, "throughput, containerd", "ms", "tasks/s",
 		"figure 1's task, N tasks by C clients at once, no gap; tasks/s = N / wall time, quantiles of each task's latency; ratio to runc at the same C")
+	concurrency := []int{1, 4, 16}
 	for _, m := range modes {
 		p, err := r.newPod(ctx, m, "fig3-"+slug(m.row))
 		if err != nil {
 			return err
 		}
-		for _, c := range []int{1, 4, 16} {
+		for _, c := range concurrency {
 			n := r.sz.throughput
 			logf("figure 3: %s, %d tasks at concurrency %d", m.row, n, c)
 			var (
@@ -233,22 +233,23 @@ func (r *runner) fig3(ctx context.Context, modes ...mode) error {
 			}
 			wg.Wait()
 			wall := time.Since(start)
-			row := latencyRow(fmt.Sprintf("%s, C=%d", m.row, c), lat, errors.Join(errs...))
+			row := latencyRow(fig3Row(m.row, c), lat, errors.Join(errs...))
 			row.Samples = nil
 			row.Value = float64(len(lat)) / wall.Seconds()
 			f.Rows = append(f.Rows, row)
 		}
 	}
-	for _, c := range []int{1, 4, 16} {
-		base := f.Row(fmt.Sprintf("%s, C=%d", rowRunc, c))
-		for _, row := range f.Rows {
-			if base != nil && base.Err == "" && base.Value > 0 && row.Err == "" && hasSuffix(row.Name, fmt.Sprintf(", C=%d", c)) {
-				row.Ratio, row.RatioTo = row.Value/base.Value, base.Name
-			}
+	for _, c := range concurrency {
+		var rows []string
+		for _, m := range modes {
+			rows = append(rows, fig3Row(m.row, c))
 		}
+		f.SetRatios(fig3Row(rowRunc, c), rows...)
 	}
 	return nil
 }
+
+func fig3Row(mode string, c int) string { return fmt.Sprintf("%s, C=%d", mode, c) }
 
 // fig5: a module writing 100 MB to stdout through containerd's fifo,
 // against the native program doing the same under runc.
@@ -276,7 +277,7 @@ func (r *runner) fig5(ctx context.Context) error {
 			}
 			rates = append(rates, float64(mb)/time.Since(t0).Seconds())
 		}
-		row := &bench.Row{Name: m.row, Summary: bench.Summarize(rates)}
+		row := &bench.Row{Name: m.row, Summary: stats.Summarize(rates)}
 		if runErr != nil {
 			row.Err = runErr.Error()
 		}
@@ -291,15 +292,24 @@ type countWriter struct{ n atomic.Int64 }
 func (w *countWriter) Write(b []byte) (int, error) { w.n.Add(int64(len(b))); return len(b), nil }
 
 // fig6: first start of the Go demo module on a daemon with an empty
-// compile cache, then a second start.
+// compile cache, a second start, and a start in a new pod after a daemon
+// restart that kept the on-disk cache.
 func (r *runner) fig6(ctx context.Context) error {
 	info, err := os.Stat(filepath.Join(r.out, "wasm", "demo.wasm"))
 	if err != nil {
 		return err
 	}
 	f := r.figure(6, fmt.Sprintf("compile cache, Go module %.1f MB", float64(info.Size())/1e6), "ms", "",
-		"figure 1's task with the Go demo module (echo hi), goroutine mode; first start on a restarted daemon with an empty compile cache, then a second start; ratio to the second")
-	var first, second []time.Duration
+		"figure 1's task with the Go demo module (echo hi), goroutine mode; first start on a restarted daemon with an empty compile cache, then a second start, then a start in a new pod after a daemon restart (SIGTERM) that kept the cache on disk; ratio to the second")
+	var first, second, restarted []time.Duration
+	start := func(p *pod, id string, into *[]time.Duration) error {
+		t0 := time.Now()
+		if err := r.runOnce(ctx, modeGoroutine, p, id, io.Discard, "echo", "hi"); err != nil {
+			return err
+		}
+		*into = append(*into, time.Since(t0))
+		return nil
+	}
 	for i := range r.sz.compile {
 		logf("figure 6: fresh daemon %d of %d", i+1, r.sz.compile)
 		if err := r.devenv("stop-sandboxer", r.dir); err != nil {
@@ -315,15 +325,24 @@ func (r *runner) fig6(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for j, into := range []*[]time.Duration{&first, &second} {
-			t0 := time.Now()
-			if err := r.runOnce(ctx, modeGoroutine, p, fmt.Sprintf("f6-%d-%d", i, j), io.Discard, "echo", "hi"); err != nil {
-				return err
-			}
-			*into = append(*into, time.Since(t0))
+		if err := start(p, fmt.Sprintf("f6-%d-0", i), &first); err != nil {
+			return err
+		}
+		if err := start(p, fmt.Sprintf("f6-%d-1", i), &second); err != nil {
+			return err
+		}
+		if err := r.restartSandboxer(r.poolOff); err != nil {
+			return err
+		}
+		if p, err = r.newPod(ctx, modeGoroutine, fmt.Sprint("fig6-", i, "-restarted")); err != nil {
+			return err
+		}
+		if err := start(p, fmt.Sprintf("f6-%d-2", i), &restarted); err != nil {
+			return err
 		}
 	}
-	f.Rows = append(f.Rows, latencyRow("first start (compiles)", first, nil), latencyRow("second start (cached)", second, nil))
+	f.Rows = append(f.Rows, latencyRow("first start (compiles)", first, nil), latencyRow("second start (cached)", second, nil),
+		latencyRow("after a daemon restart (on-disk cache)", restarted, nil))
 	for _, row := range f.Rows {
 		row.Samples = nil
 	}
@@ -343,8 +362,4 @@ func slug(s string) string {
 		}
 	}
 	return string(out)
-}
-
-func hasSuffix(s, suffix string) bool {
-	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
 }

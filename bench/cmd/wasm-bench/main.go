@@ -1,7 +1,7 @@
 // Command wasm-bench measures wasm-sandboxer against its baselines in one
 // run and prints the Markdown table (make bench, make bench-quick):
 //
-//	wasm-bench -top REPO -out REPO/_output [-quick] [-json FILE] [-plot FILE.png]
+//	wasm-bench [-top REPO] [-out REPO/_output] [-quick] [-only 1,6] [-json FILE] [-plot FILE.png]
 //
 // It starts a private containerd + wasm-sandboxer with hack/devenv.sh
 // (with runc's shim and a pinned pause image), imports the images
@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -51,7 +52,7 @@ func main() {
 	top := flag.String("top", "..", "the repository (hack/devenv.sh)")
 	out := flag.String("out", "", "the build output (default TOP/_output)")
 	q := flag.Bool("quick", false, "a reduced run (under 3 minutes)")
-	jsonOut := flag.String("json", "results/latest.json", "results file")
+	jsonOut := flag.String("json", "", "results `file` to write (make bench: results/latest.json, make bench-quick: results/latest-quick.json)")
 	plotOut := flag.String("plot", "", "latency plot (PNG) to write")
 	only := flag.String("only", "", "comma-separated figure numbers to run (default all)")
 	render := flag.String("render", "", "print the table of a results `file` and exit")
@@ -81,8 +82,10 @@ func main() {
 	err = run(ctx, &runner{top: t, out: o, sz: sz, res: r, only: figures(*only)})
 	r.Seconds = time.Since(r.Started).Seconds()
 	targets(r)
-	if werr := r.WriteJSON(*jsonOut); werr != nil && err == nil {
-		err = werr
+	if *jsonOut != "" {
+		if werr := r.WriteJSON(*jsonOut); werr != nil && err == nil {
+			err = werr
+		}
 	}
 	if *plotOut != "" {
 		figs := []*bench.Figure{}
@@ -121,10 +124,10 @@ func targets(r *bench.Results) {
 	if f == nil {
 		return
 	}
-	if v := f.Ratio(rowRunc, rowGoroutine); v == v {
+	if v := f.Ratio(rowRunc, rowGoroutine); !math.IsNaN(v) {
 		r.Targets = append(r.Targets, bench.Target{What: "#1 runc / goroutine (goroutine is this many times faster)", Ratio: v, Goal: "≥ 5×", Met: v >= 5})
 	}
-	if v := f.Ratio(rowForkedWarm, rowGoroutine); v == v {
+	if v := f.Ratio(rowForkedWarm, rowGoroutine); !math.IsNaN(v) {
 		r.Targets = append(r.Targets, bench.Target{What: "#1 forked warm pool / goroutine", Ratio: v, Goal: "≤ 1.5×", Met: v <= 1.5})
 	}
 }

@@ -1,57 +1,23 @@
 package bench
 
 import (
-	"math"
 	"strings"
 	"testing"
-)
 
-func TestSummarize(t *testing.T) {
-	var s []float64
-	for i := 100; i >= 1; i-- { // unsorted on purpose
-		s = append(s, float64(i))
-	}
-	got := Summarize(s)
-	want := Summary{Count: 100, Median: 50, P90: 90, P99: 99, Min: 1, Max: 100, Mean: 50.5}
-	if got != want {
-		t.Fatalf("Summarize(1..100) = %+v, want %+v", got, want)
-	}
-	if s[0] != 100 {
-		t.Fatal("Summarize sorted its input")
-	}
-	for _, c := range []struct {
-		in               []float64
-		median, p90, p99 float64
-	}{
-		{[]float64{7}, 7, 7, 7},
-		{[]float64{1, 2}, 1, 2, 2},
-		{[]float64{3, 1, 2}, 2, 3, 3},
-		{[]float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 5, 9, 10},
-	} {
-		g := Summarize(c.in)
-		if g.Median != c.median || g.P90 != c.p90 || g.P99 != c.p99 || g.Count != len(c.in) {
-			t.Errorf("Summarize(%v) = %+v, want median %v p90 %v p99 %v", c.in, g, c.median, c.p90, c.p99)
-		}
-	}
-	if z := Summarize(nil); z.Count != 0 {
-		t.Errorf("Summarize(nil) = %+v", z)
-	}
-	if !math.IsNaN(Quantile(nil, 0.5)) {
-		t.Error("Quantile of nothing is not NaN")
-	}
-}
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stats"
+)
 
 func TestMarkdown(t *testing.T) {
 	f1 := &Figure{ID: 1, Title: "start to exit", Unit: "ms", Rows: []*Row{
-		{Name: "goroutine", Summary: Summarize([]float64{2, 4, 6})},
-		{Name: "runc", Summary: Summarize([]float64{80, 100, 120})},
+		{Name: "goroutine", Summary: stats.Summarize([]float64{2, 4, 6})},
+		{Name: "runc", Summary: stats.Summarize([]float64{80, 100, 120})},
 		{Name: "forked", Err: "no worker | binary"},
-		{Name: "density", Summary: Summary{Count: 9}},
+		{Name: "density", Summary: stats.Summary{Count: 9}},
 	}}
 	f1.SetRatios("runc")
 	f3 := &Figure{ID: 3, Title: "throughput", Unit: "ms", Value: "tasks/s", Rows: []*Row{
-		{Name: "goroutine c=1", Value: 250, Summary: Summarize([]float64{4})},
-		{Name: "runc c=1", Value: 10, Summary: Summarize([]float64{100})},
+		{Name: "goroutine c=1", Value: 250, Summary: stats.Summarize([]float64{4})},
+		{Name: "runc c=1", Value: 10, Summary: stats.Summarize([]float64{100})},
 	}}
 	f3.SetRatios("runc c=1")
 	r := &Results{Figures: []*Figure{f1, f3}, Targets: []Target{{What: "runc / goroutine", Ratio: f1.Ratio("runc", "goroutine"), Goal: "≥ 5×", Met: true}}}
@@ -91,5 +57,25 @@ func TestPlotLatency(t *testing.T) {
 	}
 	if err := PlotLatency(path, "test", &Figure{}); err == nil {
 		t.Fatal("plot of nothing succeeded")
+	}
+}
+
+func TestSetRatiosOnly(t *testing.T) {
+	f := &Figure{ID: 3, Value: "tasks/s", Rows: []*Row{
+		{Name: "a, C=1", Value: 20}, {Name: "runc, C=1", Value: 10},
+		{Name: "a, C=4", Value: 60}, {Name: "runc, C=4", Value: 30}, {Name: "b, C=4", Value: 15, Err: "failed"},
+	}}
+	f.SetRatios("runc, C=1", "a, C=1")
+	f.SetRatios("runc, C=4", "a, C=4", "b, C=4")
+	for _, c := range []struct {
+		row, to string
+		ratio   float64
+	}{
+		{"a, C=1", "runc, C=1", 2}, {"runc, C=1", "runc, C=1", 1},
+		{"a, C=4", "runc, C=4", 2}, {"runc, C=4", "runc, C=4", 1}, {"b, C=4", "", 0},
+	} {
+		if r := f.Row(c.row); r.Ratio != c.ratio || r.RatioTo != c.to {
+			t.Errorf("%s: %v× %q, want %v× %q", c.row, r.Ratio, r.RatioTo, c.ratio, c.to)
+		}
 	}
 }

@@ -1,13 +1,12 @@
-// Package bench measures wasm-sandboxer side by side with its baselines
-// (bare wazero, runc) in one run and renders the results: statistics,
-// the Markdown table, results JSON and the latency plot. The driver is
-// cmd/wasm-bench (make bench, make bench-quick); see docs/performance.md.
-package bench
+// Package stats summarizes samples the one way this repository reports
+// them: nearest-rank quantiles, so every figure is a measured value. The
+// benchmarks (bench/) and the task API's Go benchmark (task/tasktest) use
+// it alike.
+package stats
 
 import (
 	"math"
 	"slices"
-	"time"
 )
 
 // Summary describes a sample: its size and nearest-rank quantiles.
@@ -52,13 +51,4 @@ func Quantile(sorted []float64, p float64) float64 {
 	}
 	r := int(math.Ceil(p*float64(len(sorted)))) - 1
 	return sorted[min(max(r, 0), len(sorted)-1)]
-}
-
-// Millis converts durations to milliseconds, the unit of latency rows.
-func Millis(d []time.Duration) []float64 {
-	out := make([]float64, len(d))
-	for i, v := range d {
-		out[i] = float64(v) / float64(time.Millisecond)
-	}
-	return out
 }
