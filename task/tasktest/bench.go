@@ -44,6 +44,11 @@ func (discard) Publish(context.Context, any) {}
 // the hello bundle to dir/hello. Close stops the service; dir stays the
 // caller's.
 func ServeTaskAPI(rt task.Runtime, dir string) (*TaskAPI, error) {
+	return serveTaskAPI(rt, dir, discard{}, "tasktest")
+}
+
+// serveTaskAPI is ServeTaskAPI for sandbox sandboxID, publishing to pub.
+func serveTaskAPI(rt task.Runtime, dir string, pub task.Publisher, sandboxID string) (*TaskAPI, error) {
 	hello := filepath.Join(dir, "hello")
 	if err := os.MkdirAll(filepath.Join(hello, "rootfs"), 0o755); err != nil {
 		return nil, err
@@ -70,7 +75,7 @@ func ServeTaskAPI(rt task.Runtime, dir string) (*TaskAPI, error) {
 		ln.Close()
 		return nil, err
 	}
-	a := &TaskAPI{Service: task.NewService("tasktest", rt, discard{}, task.WithImageModules(layerModules{})), Hello: hello, srv: srv}
+	a := &TaskAPI{Service: task.NewService(sandboxID, rt, pub, task.WithImageModules(layerModules{})), Hello: hello, srv: srv}
 	taskapi.RegisterTTRPCTaskService(srv, a.Service)
 	go srv.Serve(context.Background(), ln)
 	c, err := net.Dial("unix", ln.Addr().String())

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,11 +23,9 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/fifo"
-	"github.com/containerd/ttrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/hack/wasm/tiny"
-	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpcerr"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
@@ -134,31 +131,16 @@ func serve(t testing.TB, rt task.Runtime) *fixture {
 // serveWith is serve with the given event publisher.
 func serveWith(t testing.TB, rt task.Runtime, pub task.Publisher) *fixture {
 	t.Helper()
-	svc := task.NewService("sandbox-"+t.Name(), rt, pub, task.WithImageModules(layerModules{}))
-	sock := filepath.Join(shortTempDir(t), "task.sock")
-	ln, err := net.Listen("unix", sock)
+	a, err := serveTaskAPI(rt, shortTempDir(t), pub, "sandbox-"+t.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := ttrpc.NewServer(ttrpc.WithUnaryServerInterceptor(rpcerr.TTRPCInterceptor))
-	if err != nil {
-		t.Fatal(err)
-	}
-	taskapi.RegisterTTRPCTaskService(srv, svc)
-	go srv.Serve(context.Background(), ln)
-	conn, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := ttrpc.NewClient(conn)
 	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), Namespace), 2*time.Minute)
 	t.Cleanup(func() {
-		svc.Close(context.Background())
-		client.Close()
-		srv.Close()
+		a.Close()
 		cancel()
 	})
-	return &fixture{client: taskapi.NewTTRPCTaskClient(client), svc: svc, ctx: ctx}
+	return &fixture{client: a.Client, svc: a.Service, ctx: ctx}
 }
 
 // shortTempDir keeps unix socket paths under the 107-byte limit.
