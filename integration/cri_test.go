@@ -122,13 +122,8 @@ func TestTrap(t *testing.T) {
 // TestSpinUntilStopped: a module that never yields is ended by
 // StopContainer's SIGTERM (WASI has no signals: the module is closed).
 func TestSpinUntilStopped(t *testing.T) {
-	p := runPod(t)
-	id := p.create(t, container{image: tinyImage, command: []string{"/spin.wasm"}})
-	start(t, id)
-	waitRunning(t, id)
-	if _, err := shared.runtime.StopContainer(ctx(t), &cri.StopContainerRequest{ContainerId: id, Timeout: 10}); err != nil {
-		t.Fatalf("StopContainer: %v", err)
-	}
+	id := runPod(t).running(t, container{image: tinyImage, command: []string{"/spin.wasm"}})
+	stop(t, id, 10)
 	st := waitExited(t, id)
 	if st.ExitCode != 143 {
 		t.Fatalf("exit code %d, want 143 (128+SIGTERM)", st.ExitCode)
@@ -156,18 +151,25 @@ func TestTwoPodsAtOnce(t *testing.T) {
 	}
 }
 
-// startError creates c and returns StartContainer's error.
+// startErr starts id and returns StartContainer's error; a container whose
+// start failed must be reported as exited, never running.
+func startErr(t *testing.T, id string) error {
+	t.Helper()
+	_, err := shared.runtime.StartContainer(ctx(t), &cri.StartContainerRequest{ContainerId: id})
+	if err != nil {
+		if st := status(t, id); st.State == cri.ContainerState_CONTAINER_RUNNING {
+			t.Fatalf("container %s reported running after its start failed (%v)", id, err)
+		}
+	}
+	return err
+}
+
+// startError creates c in a new pod and returns StartContainer's error.
 func startError(t *testing.T, c container) error {
 	t.Helper()
-	p := runPod(t)
-	id := p.create(t, c)
-	_, err := shared.runtime.StartContainer(ctx(t), &cri.StartContainerRequest{ContainerId: id})
+	err := startErr(t, runPod(t).create(t, c))
 	if err == nil {
 		t.Fatalf("StartContainer succeeded, want an error")
-	}
-	// The failed container is reported as exited, never running.
-	if st := status(t, id); st.State == cri.ContainerState_CONTAINER_RUNNING {
-		t.Fatalf("failed container reported running")
 	}
 	return err
 }

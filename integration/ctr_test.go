@@ -3,14 +3,12 @@
 package integration
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	sandboxapi "github.com/containerd/containerd/api/services/sandbox/v1"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -19,39 +17,38 @@ import (
 )
 
 // ctrRun runs `ctr run --rm --runtime io.containerd.wasm.v1 IMAGE ID ARGS…`
-// in namespace "default" and returns its stdout, stderr and exit status.
-func ctrRun(t *testing.T, image string, args ...string) (string, string, int) {
+// in namespace "default" with stdin as input and returns its stdout, its
+// stderr (when it failed) and its exit status.
+func ctrRun(t *testing.T, stdin, image string, args ...string) (string, string, int) {
 	t.Helper()
 	id := fmt.Sprintf("ctr-%d", seq.Add(1))
-	cmdArgs := append([]string{"--address", shared.sock(), "-n", "default", "run", "--rm",
-		"--fifo-dir", filepath.Join(shared.dir, "fifo"), "--runtime", "io.containerd.wasm.v1", image, id}, args...)
-	cmd := exec.Command(filepath.Join(shared.out, "bin", "ctr"), cmdArgs...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
+	out, err := ctrIn(t, "default", stdin, append([]string{"run", "--rm",
+		"--fifo-dir", filepath.Join(shared.dir, "fifo"), "--runtime", "io.containerd.wasm.v1", image, id}, args...)...)
+	if err == nil {
+		return out, "", 0
+	}
+	var ce *cmdError
+	var ee *exec.ExitError
+	if !errors.As(err, &ce) || !errors.As(err, &ee) {
 		t.Fatalf("ctr run: %v", err)
 	}
-	return stdout.String(), stderr.String(), code
+	return out, ce.stderr, ee.ExitCode()
 }
 
 func TestCtrRunRootfsImage(t *testing.T) {
-	out, errOut, code := ctrRun(t, demoImage, "/demo.wasm", "echo", "hi")
+	out, errOut, code := ctrRun(t, "", demoImage, "/demo.wasm", "echo", "hi")
 	if code != 0 || out != "hi\n" {
 		t.Fatalf("ctr run echo hi: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	if _, _, code := ctrRun(t, demoImage, "/demo.wasm", "exit", "7"); code != 7 {
+	if _, _, code := ctrRun(t, "", demoImage, "/demo.wasm", "exit", "7"); code != 7 {
 		t.Fatalf("ctr run exit 7: exit status %d, want 7", code)
 	}
-	if out, _, code := ctrRun(t, helloImage); code != 0 || out != "hello from wasm\n" {
+	if out, _, code := ctrRun(t, "", helloImage); code != 0 || out != "hello from wasm\n" {
 		t.Fatalf("ctr run of the image's own entrypoint: exit %d, stdout %q", code, out)
 	}
 	// --rm leaves no container, and the sandbox made for each is gone.
-	list, err := exec.Command(filepath.Join(shared.out, "bin", "ctr"), "--address", shared.sock(), "-n", "default", "containers", "ls", "-q").Output()
-	if err != nil || strings.TrimSpace(string(list)) != "" {
+	list, err := ctrIn(t, "default", "", "containers", "ls", "-q")
+	if err != nil || strings.TrimSpace(list) != "" {
 		t.Fatalf("containers left after --rm: %q, %v", list, err)
 	}
 	if n := sandboxStateFiles(t); n != 0 {
@@ -73,15 +70,9 @@ func sandboxStateFiles(t *testing.T) int {
 // TestCtrRunDaemonNotRunning: with the daemon down, ctr run fails at once
 // and says how to start it.
 func TestCtrRunDaemonNotRunning(t *testing.T) {
-	if out, err := exec.Command(filepath.Join(repoRoot(), "hack", "devenv.sh"), "stop-sandboxer", shared.dir).CombinedOutput(); err != nil {
-		t.Fatalf("stop daemon: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command(filepath.Join(repoRoot(), "hack", "devenv.sh"), "start-sandboxer", shared.dir).CombinedOutput(); err != nil {
-			t.Fatalf("restart daemon: %v\n%s", err, out)
-		}
-	})
-	_, errOut, code := ctrRun(t, demoImage, "/demo.wasm", "echo", "hi")
+	devenv(t, "stop-sandboxer")
+	t.Cleanup(func() { devenv(t, "start-sandboxer") })
+	_, errOut, code := ctrRun(t, "", demoImage, "/demo.wasm", "echo", "hi")
 	if code == 0 {
 		t.Fatal("ctr run succeeded with the daemon down")
 	}
@@ -92,42 +83,31 @@ func TestCtrRunDaemonNotRunning(t *testing.T) {
 	}
 }
 
-func ctr(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	out, err := exec.Command(filepath.Join(shared.out, "bin", "ctr"), append([]string{"--address", shared.sock(), "-n", "default"}, args...)...).CombinedOutput()
-	return string(out), err
-}
-
 // TestCtrTaskSurvivesContainerdRestart: containerd reloads a running ctr
 // task after its own restart (the runtime binary resolves, the task's
 // endpoint is the daemon's) and can still kill and delete it.
 func TestCtrTaskSurvivesContainerdRestart(t *testing.T) {
 	id := fmt.Sprintf("ctr-keep-%d", seq.Add(1))
-	if out, err := ctr(t, "run", "-d", "--null-io", "--runtime", "io.containerd.wasm.v1", demoImage, id, "/demo.wasm", "daemon"); err != nil {
+	if out, err := ctrIn(t, "default", "", "run", "-d", "--null-io", "--runtime", "io.containerd.wasm.v1", demoImage, id, "/demo.wasm", "daemon"); err != nil {
 		t.Fatalf("ctr run -d: %v\n%s", err, out)
 	}
-	if out, err := exec.Command(filepath.Join(repoRoot(), "hack", "devenv.sh"), "restart-containerd", shared.dir).CombinedOutput(); err != nil {
-		t.Fatalf("restart containerd: %v\n%s", err, out)
-	}
-	out, err := ctr(t, "task", "ls")
+	devenv(t, "restart-containerd")
+	out, err := ctrIn(t, "default", "", "task", "ls")
 	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, "RUNNING") {
 		t.Fatalf("task after containerd restart: %v\n%s", err, out)
 	}
-	if out, err := ctr(t, "task", "kill", "-s", "SIGKILL", id); err != nil {
+	if out, err := ctrIn(t, "default", "", "task", "kill", "-s", "SIGKILL", id); err != nil {
 		t.Fatalf("kill: %v\n%s", err, out)
 	}
 	// ctr task rm waits for nothing: poll until the task has stopped.
-	for i := 0; ; i++ {
-		out, _ := ctr(t, "task", "ls")
-		if strings.Contains(out, "STOPPED") || i == 100 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if out, err := ctr(t, "task", "rm", id); err != nil {
+	poll(t, "ctr task ls shows the killed task STOPPED", func() bool {
+		out, _ := ctrIn(t, "default", "", "task", "ls")
+		return strings.Contains(out, "STOPPED")
+	})
+	if out, err := ctrIn(t, "default", "", "task", "rm", id); err != nil {
 		t.Fatalf("task rm: %v\n%s", err, out)
 	}
-	if out, err := ctr(t, "containers", "rm", id); err != nil {
+	if out, err := ctrIn(t, "default", "", "containers", "rm", id); err != nil {
 		t.Fatalf("container rm: %v\n%s", err, out)
 	}
 	if n := sandboxStateFiles(t); n != 0 {
@@ -157,19 +137,19 @@ func TestCtrContainerJoinsCRIPod(t *testing.T) {
 		t.Fatalf("pod has %s tasks before the ctr container", n)
 	}
 	id := fmt.Sprintf("ctr-join-%d", seq.Add(1))
-	out, err := exec.Command(filepath.Join(shared.out, "bin", "ctr"), "--address", shared.sock(), "-n", "k8s.io", "run", "-d", "--null-io",
-		"--annotation", "io.kubernetes.cri.sandbox-id="+p.id, "--runtime", "io.containerd.wasm.v1", tinyImage, id, "/spin.wasm").CombinedOutput()
+	out, err := ctrIn(t, "k8s.io", "", "run", "-d", "--null-io",
+		"--annotation", "io.kubernetes.cri.sandbox-id="+p.id, "--runtime", "io.containerd.wasm.v1", tinyImage, id, "/spin.wasm")
 	if err != nil {
 		t.Fatalf("ctr run -d: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
-		c := func(args ...string) {
-			exec.Command(filepath.Join(shared.out, "bin", "ctr"), append([]string{"--address", shared.sock(), "-n", "k8s.io"}, args...)...).Run()
+		ctrIn(t, "k8s.io", "", "task", "kill", "-s", "SIGKILL", id)
+		if _, err := ctrIn(t, "k8s.io", "", "task", "rm", "-f", id); err != nil {
+			t.Errorf("ctr task rm -f: %v", err)
 		}
-		c("task", "kill", "-s", "SIGKILL", id)
-		time.Sleep(200 * time.Millisecond)
-		c("task", "rm", "-f", id)
-		c("containers", "rm", id)
+		if _, err := ctrIn(t, "k8s.io", "", "containers", "rm", id); err != nil {
+			t.Errorf("ctr containers rm: %v", err)
+		}
 	})
 	if n := tasksOf(); n != "1" {
 		t.Fatalf("pod has %s tasks, want the ctr container's 1", n)

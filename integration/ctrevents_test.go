@@ -110,7 +110,7 @@ func TestCtrEvents(t *testing.T) {
 		}
 
 		out, err := ctrIn(t, "k8s.io", "", "task", "pause", id)
-		if p.handler(t) == "wasm" {
+		if p.handler == "wasm" {
 			if err == nil || !strings.Contains(err.Error(), "forked") {
 				t.Fatalf("pause in goroutine mode: %v %q, want a refusal naming the forked runtime", err, out)
 			}

@@ -91,10 +91,9 @@ func startEnv() (*env, error) {
 	// k8s.io is CRI's namespace, default is ctr's.
 	for _, ns := range []string{"k8s.io", "default"} {
 		for _, img := range testImages {
-			cmd := exec.Command(filepath.Join(out, "bin", "ctr"), "--address", e.sock(), "-n", ns, "images", "import", filepath.Join(out, "images", img+".tar"))
-			if b, err := cmd.CombinedOutput(); err != nil {
+			if _, err := e.ctr(ns, "", "images", "import", filepath.Join(out, "images", img+".tar")); err != nil {
 				e.stop()
-				return nil, fmt.Errorf("import %s: %v\n%s", img, err, b)
+				return nil, fmt.Errorf("import %s: %v", img, err)
 			}
 		}
 	}
@@ -110,8 +109,24 @@ func startEnv() (*env, error) {
 
 func (e *env) sock() string { return filepath.Join(e.dir, "containerd.sock") }
 
-func (e *env) devenv(verb string) ([]byte, error) {
-	return exec.Command(filepath.Join(repoRoot(), "hack", "devenv.sh"), verb, e.dir).CombinedOutput()
+// devenv runs `hack/devenv.sh VERB DIR ARGS…` on the environment.
+func (e *env) devenv(verb string, args ...string) ([]byte, error) {
+	return exec.Command(filepath.Join(repoRoot(), "hack", "devenv.sh"), append([]string{verb, e.dir}, args...)...).CombinedOutput()
+}
+
+// devenv runs `hack/devenv.sh VERB DIR ARGS…` on the shared environment
+// (restart-sandboxer TERM, stop-containerd, …).
+func devenv(t *testing.T, verb string, args ...string) {
+	t.Helper()
+	if out, err := shared.devenv(verb, args...); err != nil {
+		t.Fatalf("devenv %s %v: %v\n%s", verb, args, err, out)
+	}
+}
+
+// ctr runs ctr in namespace ns (k8s.io: CRI's) with stdin as input; it
+// returns stdout, and stderr in the error.
+func (e *env) ctr(ns, stdin string, args ...string) (string, error) {
+	return runCmd(stdin, filepath.Join(e.out, "bin", "ctr"), append([]string{"--address", e.sock(), "-n", ns}, args...)...)
 }
 
 func (e *env) stop() error {
@@ -143,8 +158,9 @@ func ctx(t *testing.T) context.Context {
 
 // pod is a running pod sandbox of the test.
 type pod struct {
-	id     string
-	config *cri.PodSandboxConfig
+	id      string
+	handler string // its runtime handler: "wasm" or "wasm-forked"
+	config  *cri.PodSandboxConfig
 }
 
 type podOpt func(*cri.PodSandboxConfig)
@@ -179,18 +195,26 @@ func runPodWith(t *testing.T, handler string, opts ...podOpt) *pod {
 	if err != nil {
 		t.Fatalf("RunPodSandbox: %v", err)
 	}
-	p := &pod{id: resp.PodSandboxId, config: cfg}
+	p := &pod{id: resp.PodSandboxId, handler: handler, config: cfg}
 	t.Cleanup(func() {
 		c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		if _, err := shared.runtime.StopPodSandbox(c, &cri.StopPodSandboxRequest{PodSandboxId: p.id}); err != nil {
-			t.Errorf("StopPodSandbox: %v", err)
-		}
-		if _, err := shared.runtime.RemovePodSandbox(c, &cri.RemovePodSandboxRequest{PodSandboxId: p.id}); err != nil {
-			t.Errorf("RemovePodSandbox: %v", err)
+		if err := removePod(c, p.id); err != nil {
+			t.Error(err)
 		}
 	})
 	return p
+}
+
+// removePod stops and removes a pod, as kubelet does.
+func removePod(c context.Context, id string) error {
+	if _, err := shared.runtime.StopPodSandbox(c, &cri.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
+		return fmt.Errorf("StopPodSandbox %s: %w", id, err)
+	}
+	if _, err := shared.runtime.RemovePodSandbox(c, &cri.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+		return fmt.Errorf("RemovePodSandbox %s: %w", id, err)
+	}
+	return nil
 }
 
 func sanitize(s string) string {
@@ -205,7 +229,6 @@ type container struct {
 	env     map[string]string
 	// config, when set, adjusts the CRI config (resources, tty, stdin).
 	config func(*cri.ContainerConfig)
-	linux  *cri.LinuxContainerConfig
 }
 
 // create creates a container; it is removed at cleanup.
@@ -226,7 +249,6 @@ func (p *pod) tryCreate(t *testing.T, c container) (string, error) {
 		Command:  c.command,
 		Args:     c.args,
 		LogPath:  fmt.Sprintf("c%d.log", n),
-		Linux:    c.linux,
 	}
 	for k, v := range c.env {
 		cfg.Envs = append(cfg.Envs, &cri.KeyValue{Key: k, Value: []byte(v)})

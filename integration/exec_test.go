@@ -50,7 +50,7 @@ func crictl(t *testing.T, stdin string, args ...string) (string, error) {
 // returns stdout, and stderr in the error.
 func ctrIn(t *testing.T, ns, stdin string, args ...string) (string, error) {
 	t.Helper()
-	return runCmd(stdin, filepath.Join(shared.out, "bin", "ctr"), append([]string{"--address", shared.sock(), "-n", ns}, args...)...)
+	return shared.ctr(ns, stdin, args...)
 }
 
 // cmdError is a command's failure with its stderr.

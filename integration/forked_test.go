@@ -5,7 +5,6 @@ package integration
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,7 +18,7 @@ import (
 // shows).
 func taskPid(t *testing.T, id string) int {
 	t.Helper()
-	out, err := ctrK8s(t, "task", "ls")
+	out, err := ctrIn(t, "k8s.io", "", "task", "ls")
 	if err != nil {
 		t.Fatalf("ctr task ls: %v\n%s", err, out)
 	}
@@ -34,12 +33,6 @@ func taskPid(t *testing.T, id string) int {
 	}
 	t.Fatalf("task %s not listed:\n%s", id, out)
 	return 0
-}
-
-func ctrK8s(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	b, err := execCtr(append([]string{"--address", shared.sock(), "-n", "k8s.io"}, args...)...)
-	return string(b), err
 }
 
 func sandboxerPid(t *testing.T) int {
@@ -90,9 +83,7 @@ func TestForkedPodCRI(t *testing.T) {
 			if st, _ := runToExit(t, p, container{image: demoImage, args: []string{"exit", "42"}}); st.ExitCode != 42 {
 				t.Fatalf("exit code %d, want 42", st.ExitCode)
 			}
-			id := p.create(t, container{image: tinyImage, command: []string{"/spin.wasm"}})
-			start(t, id)
-			waitRunning(t, id)
+			id := p.running(t, container{image: tinyImage, command: []string{"/spin.wasm"}})
 			pid := taskPid(t, id)
 			if pid == sandboxerPid(t) || pid == 0 {
 				t.Fatalf("container pid %d is the daemon's: not forked", pid)
@@ -105,16 +96,10 @@ func TestForkedPodCRI(t *testing.T) {
 			if ours == theirs {
 				t.Fatal("worker shares the host's pid namespace")
 			}
-			if _, err := shared.runtime.StopContainer(ctx(t), &cri.StopContainerRequest{ContainerId: id, Timeout: 10}); err != nil {
-				t.Fatal(err)
-			}
+			stop(t, id, 10)
 			if st := waitExited(t, id); st.ExitCode != 143 {
 				t.Fatalf("stopped worker: exit %d, want 143", st.ExitCode)
 			}
 		})
 	}
-}
-
-func execCtr(args ...string) ([]byte, error) {
-	return exec.Command(filepath.Join(shared.out, "bin", "ctr"), args...).CombinedOutput()
 }

@@ -73,27 +73,27 @@ func TestImageShapesCtr(t *testing.T) {
 		{"wasm-layer", layerImage, "demo.wasm"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if out, errOut, code := ctrRun(t, tc.image, tc.module, "echo", "hi"); code != 0 || out != "hi\n" {
+			if out, errOut, code := ctrRun(t, "", tc.image, tc.module, "echo", "hi"); code != 0 || out != "hi\n" {
 				t.Fatalf("echo hi: exit %d, stdout %q, stderr %q", code, out, errOut)
 			}
-			if _, _, code := ctrRun(t, tc.image, tc.module, "exit", "7"); code != 7 {
+			if _, _, code := ctrRun(t, "", tc.image, tc.module, "exit", "7"); code != 7 {
 				t.Fatalf("exit 7: ctr exit status %d", code)
 			}
 		})
 	}
 	t.Run("wasm-layer entrypoint", func(t *testing.T) {
-		if out, _, code := ctrRun(t, layerImage); code != 0 || out != "hello from wasm\n" {
+		if out, _, code := ctrRun(t, "", layerImage); code != 0 || out != "hello from wasm\n" {
 			t.Fatalf("image entrypoint: exit %d, stdout %q", code, out)
 		}
 	})
 	t.Run("artifact is refused by upstream ctr", func(t *testing.T) {
-		_, errOut, code := ctrRun(t, artifactImage, "demo.wasm", "echo", "hi")
+		_, errOut, code := ctrRun(t, "", artifactImage, "demo.wasm", "echo", "hi")
 		if code == 0 || !strings.Contains(errOut, "unknown image config media type application/vnd.wasm.config.v0+json") {
 			t.Fatalf("ctr run of an artifact: exit %d, stderr %q; if upstream ctr now accepts artifacts, make this case expect success", code, errOut)
 		}
 	})
 	t.Run("unknown layer type", func(t *testing.T) {
-		_, errOut, code := ctrRun(t, badLayerImage, "hello.wasm")
+		_, errOut, code := ctrRun(t, "", badLayerImage, "hello.wasm")
 		if code == 0 || !strings.Contains(errOut, "unknown image layer type") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}

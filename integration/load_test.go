@@ -129,10 +129,8 @@ func onePod(t *testing.T, i int, sleeping bool, started func(id string, sleeping
 	c := ctx(t)
 	cfg := &cri.PodSandboxConfig{
 		Metadata: &cri.PodSandboxMetadata{Name: fmt.Sprintf("load-%d", i), Namespace: "load", Uid: fmt.Sprintf("load-%d-%d", os.Getpid(), i)},
-		Linux: &cri.LinuxPodSandboxConfig{SecurityContext: &cri.LinuxSandboxSecurityContext{
-			NamespaceOptions: &cri.NamespaceOption{Network: cri.NamespaceMode_NODE},
-		}},
 	}
+	hostNetwork(cfg)
 	pod, err := shared.runtime.RunPodSandbox(c, &cri.RunPodSandboxRequest{Config: cfg, RuntimeHandler: "wasm"})
 	if err != nil {
 		return fmt.Errorf("RunPodSandbox: %w", err)
@@ -168,11 +166,5 @@ func onePod(t *testing.T, i int, sleeping bool, started func(id string, sleeping
 	if _, err := shared.runtime.RemoveContainer(c, &cri.RemoveContainerRequest{ContainerId: id}); err != nil {
 		return fmt.Errorf("RemoveContainer: %w", err)
 	}
-	if _, err := shared.runtime.StopPodSandbox(c, &cri.StopPodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
-		return fmt.Errorf("StopPodSandbox: %w", err)
-	}
-	if _, err := shared.runtime.RemovePodSandbox(c, &cri.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
-		return fmt.Errorf("RemovePodSandbox: %w", err)
-	}
-	return nil
+	return removePod(c, pod.PodSandboxId)
 }

@@ -4,23 +4,13 @@ package integration
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
-
-func devenv(t *testing.T, args ...string) {
-	t.Helper()
-	out, err := exec.Command(filepath.Join(repoRoot(), "hack", "devenv.sh"), append(args[:1:1], append([]string{shared.dir}, args[1:]...)...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("devenv %v: %v\n%s", args, err, out)
-	}
-}
 
 // podServerDirs lists the working dirs of the daemon's pod servers.
 func podServerDirs(t *testing.T) []string {
@@ -65,30 +55,23 @@ func TestForkedTasksSurviveSandboxerRestart(t *testing.T) {
 			})
 			p := runPodWith(t, "wasm-forked")
 			g := runPod(t)
-			spin := g.create(t, container{image: tinyImage, command: []string{"/spin.wasm"}})
-			tick := p.create(t, container{image: demoImage, args: []string{"daemon"}})
-			stopMe := p.create(t, container{image: demoImage, args: []string{"daemon"}})
+			spin := g.running(t, container{image: tinyImage, command: []string{"/spin.wasm"}})
+			tick := p.running(t, container{image: demoImage, args: []string{"daemon"}})
+			stopMe := p.running(t, container{image: demoImage, args: []string{"daemon"}})
 			later := p.create(t, container{image: demoImage, args: []string{"sleep", "2", "42"}})
-			for _, id := range []string{spin, tick, stopMe} {
-				start(t, id)
-				waitRunning(t, id)
-			}
 			pid := taskPid(t, tick)
 
 			devenv(t, "kill-sandboxer", sig)
 			// containerd reaches the pod's tasks without the daemon.
 			start(t, later)
-			if _, err := shared.runtime.StopContainer(ctx(t), &cri.StopContainerRequest{ContainerId: stopMe, Timeout: 10}); err != nil {
-				t.Fatalf("StopContainer while the daemon is down: %v", err)
-			}
+			stop(t, stopMe, 10)
 			if st := waitExited(t, later); st.ExitCode != 42 {
 				t.Fatalf("module that exited while the daemon was down: exit %d, want 42", st.ExitCode)
 			}
 			devenv(t, "start-sandboxer")
 
-			ps, err := podStatusAfterRestart(t, p.id)
-			if err != nil || ps.Status.State != cri.PodSandboxState_SANDBOX_READY {
-				t.Fatalf("forked pod after restart: %v, %v", ps.GetStatus().GetState(), err)
+			if ps := afterRestart(t, shared.runtime.PodSandboxStatus, &cri.PodSandboxStatusRequest{PodSandboxId: p.id}); ps.Status.State != cri.PodSandboxState_SANDBOX_READY {
+				t.Fatalf("forked pod after restart: %v", ps.Status.State)
 			}
 			if st := status(t, tick); st.State != cri.ContainerState_CONTAINER_RUNNING {
 				t.Fatalf("forked module after the daemon restart: %v", st.State)
@@ -97,13 +80,7 @@ func TestForkedTasksSurviveSandboxerRestart(t *testing.T) {
 				t.Fatalf("forked module's pid %d after restart, was %d", got, pid)
 			}
 			n := ticks(t, tick)
-			deadline := time.Now().Add(30 * time.Second)
-			for ticks(t, tick) <= n {
-				if time.Now().After(deadline) {
-					t.Fatal("the re-attached module's log does not grow")
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
+			poll(t, "the re-attached module's log grows", func() bool { return ticks(t, tick) > n })
 			if st := status(t, stopMe); st.ExitCode != 143 {
 				t.Fatalf("module stopped while the daemon was down: exit %d, want 143", st.ExitCode)
 			}
@@ -113,9 +90,7 @@ func TestForkedTasksSurviveSandboxerRestart(t *testing.T) {
 			if st := waitExited(t, spin); !slices.Contains([]int32{137, 255}, st.ExitCode) {
 				t.Fatalf("goroutine-mode module of the stopped daemon: exit %d, want 137 (or 255: CRI's Wait failed)", st.ExitCode)
 			}
-			if _, err := shared.runtime.StopContainer(ctx(t), &cri.StopContainerRequest{ContainerId: tick, Timeout: 10}); err != nil {
-				t.Fatal(err)
-			}
+			stop(t, tick, 10)
 			if st := waitExited(t, tick); st.ExitCode != 143 {
 				t.Fatalf("re-attached module stopped: exit %d, want 143", st.ExitCode)
 			}

@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -73,10 +72,8 @@ func TestStdin(t *testing.T) {
 			t.Fatalf("cat: exit %d, log %q", st.ExitCode, got)
 		}
 	})
-	out, err := ctrIn(t, "default", "piped through ctr run\n", "run", "--rm", "--runtime", "io.containerd.wasm.v1",
-		demoImage, fmt.Sprintf("ctr-stdin-%d", seq.Add(1)), "/demo.wasm", "cat")
-	if err != nil || out != "piped through ctr run\n" {
-		t.Fatalf("ctr run with stdin: %v, %q", err, out)
+	if out, errOut, code := ctrRun(t, "piped through ctr run\n", demoImage, "/demo.wasm", "cat"); code != 0 || out != "piped through ctr run\n" {
+		t.Fatalf("ctr run with stdin: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
 
@@ -84,8 +81,7 @@ func TestStdin(t *testing.T) {
 func TestTerminalRefused(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, p *pod) {
 		id := p.create(t, container{image: demoImage, config: func(c *cri.ContainerConfig) { c.Tty, c.Stdin = true, true }})
-		_, err := shared.runtime.StartContainer(ctx(t), &cri.StartContainerRequest{ContainerId: id})
-		if err == nil || !strings.Contains(err.Error(), "terminal") {
+		if err := startErr(t, id); err == nil || !strings.Contains(err.Error(), "terminal") {
 			t.Fatalf("StartContainer with tty: %v, want a refusal naming the terminal", err)
 		}
 	})

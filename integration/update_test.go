@@ -43,7 +43,7 @@ func TestUpdate(t *testing.T) {
 			t.Fatalf("alloc 64 MiB after the limit went to 48 MiB: %v, %+v, want exit 137", err, r)
 		}
 		err := updateResources(t, id, &cri.LinuxContainerResources{MemoryLimitInBytes: 48 << 20, CpuShares: 512})
-		switch p.handler(t) {
+		switch p.handler {
 		case "wasm":
 			if err == nil || !strings.Contains(err.Error(), "cpu.shares") {
 				t.Fatalf("cpu shares in goroutine mode: %v, want a refusal naming cpu.shares", err)
@@ -57,14 +57,4 @@ func TestUpdate(t *testing.T) {
 			t.Fatalf("container %v after updates, want running", st.State)
 		}
 	})
-}
-
-// handler is the pod's runtime handler.
-func (p *pod) handler(t *testing.T) string {
-	t.Helper()
-	r, err := shared.runtime.PodSandboxStatus(ctx(t), &cri.PodSandboxStatusRequest{PodSandboxId: p.id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r.Status.RuntimeHandler
 }
