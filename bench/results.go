@@ -68,6 +68,14 @@ type Row struct {
 	Samples []float64 `json:"samples,omitempty"`
 	// Err says why a row has no measurement.
 	Err string `json:"error,omitempty"`
+	// Steps break a latency row down: where its time goes (figure 1).
+	Steps []Step `json:"steps,omitempty"`
+}
+
+// Step is one step of a row's unit of work, in the figure's unit.
+type Step struct {
+	Name    string        `json:"name"`
+	Summary stats.Summary `json:"summary"`
 }
 
 // Millis converts durations to milliseconds, the unit of latency rows.
@@ -198,6 +206,9 @@ func (r *Results) Markdown() string {
 				f.ID, f.Title, row.Name, q(s.Median), q(s.P90), q(s.P99), s.Count, value, ratio)
 		}
 	}
+	for _, f := range r.Figures {
+		b.WriteString(f.stepsMarkdown())
+	}
 	if len(r.Targets) > 0 {
 		b.WriteString("\n| target | this run | goal | met |\n|---|--:|---|---|\n")
 		for _, t := range r.Targets {
@@ -207,6 +218,43 @@ func (r *Results) Markdown() string {
 			}
 			fmt.Fprintf(&b, "| %s | %s× | %s | %s |\n", t.What, num(t.Ratio), t.Goal, met)
 		}
+	}
+	return b.String()
+}
+
+// stepsMarkdown is the table of the figure's step breakdown (medians), or
+// "" when no row has one.
+func (f *Figure) stepsMarkdown() string {
+	var names []string
+	for _, row := range f.Rows {
+		for _, st := range row.Steps {
+			if !slices.Contains(names, st.Name) {
+				names = append(names, st.Name)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nFigure %d, where the time goes (median of each step, %s):\n\n| row | %s | sum of medians | median |\n|---|", f.ID, f.Unit, strings.Join(names, " | "))
+	b.WriteString(strings.Repeat("--:|", len(names)+2) + "\n")
+	for _, row := range f.Rows {
+		if len(row.Steps) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s |", row.Name)
+		sum := 0.0
+		for _, name := range names {
+			i := slices.IndexFunc(row.Steps, func(s Step) bool { return s.Name == name })
+			if i < 0 {
+				b.WriteString(" — |")
+				continue
+			}
+			sum += row.Steps[i].Summary.Median
+			fmt.Fprintf(&b, " %s |", num(row.Steps[i].Summary.Median))
+		}
+		fmt.Fprintf(&b, " %s | %s |\n", num(sum), num(row.Summary.Median))
 	}
 	return b.String()
 }

@@ -21,7 +21,12 @@ import (
 // stderr (when it failed) and its exit status.
 func ctrRun(t *testing.T, stdin, image string, args ...string) (string, string, int) {
 	t.Helper()
-	id := fmt.Sprintf("ctr-%d", seq.Add(1))
+	return ctrRunID(t, fmt.Sprintf("ctr-%d", seq.Add(1)), stdin, image, args...)
+}
+
+// ctrRunID is ctrRun of container id.
+func ctrRunID(t *testing.T, id, stdin, image string, args ...string) (string, string, int) {
+	t.Helper()
 	out, err := ctrIn(t, "default", stdin, append([]string{"run", "--rm",
 		"--fifo-dir", filepath.Join(shared.dir, "fifo"), "--runtime", "io.containerd.wasm.v1", image, id}, args...)...)
 	if err == nil {

@@ -25,8 +25,10 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/deletemark"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
 )
 
@@ -412,7 +414,23 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 		ContainerID: r.ID, ID: r.ID, Pid: uint32(p.p.Pid()),
 		ExitStatus: e.Code, ExitedAt: protobuf.ToTimestamp(e.At),
 	})
-	return &taskapi.DeleteResponse{Pid: uint32(p.p.Pid()), ExitStatus: e.Code, ExitedAt: protobuf.ToTimestamp(e.At)}, nil
+	resp := &taskapi.DeleteResponse{Pid: uint32(p.p.Pid()), ExitStatus: e.Code, ExitedAt: protobuf.ToTimestamp(e.At)}
+	markDeleted(ctx, c.bundle, resp)
+	return resp, nil
+}
+
+// markDeleted leaves the task's delete record in its bundle, so the
+// runtime binary's `delete` that containerd runs next knows there is
+// nothing to clean up (package deletemark). Without it that `delete` takes
+// its slow path, which still answers right: so a failure is only logged.
+func markDeleted(ctx context.Context, bundle string, resp *taskapi.DeleteResponse) {
+	b, err := proto.Marshal(resp)
+	if err == nil {
+		err = deletemark.Write(bundle, b)
+	}
+	if err != nil {
+		log.G(ctx).WithError(err).WithField("bundle", bundle).Warn("delete record not written: the runtime binary's delete will take its slow path")
+	}
 }
 
 // Pids lists the host processes running the task's modules (in goroutine

@@ -24,6 +24,7 @@ import (
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpcerr"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpclog"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/runtimebin"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/status"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/version"
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
@@ -45,6 +46,10 @@ type options struct {
 	showVersion       bool
 }
 
+// runtimeBinaryRole is the hidden subcommand containerd-shim-wasm-v1
+// hands its calls to (package runtimebin).
+const runtimeBinaryRole = "runtime-binary"
+
 func main() {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
@@ -54,6 +59,9 @@ func main() {
 			os.Exit(statusMain(os.Args[2:]))
 		case "label-node":
 			os.Exit(labelNodeMain(os.Args[2:]))
+		case runtimeBinaryRole:
+			runtimebin.Main(os.Args[2:])
+			os.Exit(0)
 		}
 	}
 	var o options

@@ -15,8 +15,10 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/hack/wasm/tiny"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/deletemark"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
@@ -206,17 +208,30 @@ var cases = []testCase{
 			t.Fatalf("kill exited: %v, want NotFound", err)
 		}
 	}},
-	{"delete: running refused, created and exited allowed", func(t *testing.T, f *fixture) {
-		f.running(spinBundle(t), "run")
+	{"delete: running refused, created and exited allowed, the bundle's delete record", func(t *testing.T, f *fixture) {
+		b := f.running(spinBundle(t), "run")
 		if _, err := f.client.Delete(f.ctx, &taskapi.DeleteRequest{ID: "run"}); !errdefs.IsFailedPrecondition(errgrpc.ToNative(err)) {
 			t.Fatalf("delete running: %v, want FailedPrecondition", err)
+		}
+		if _, err := deletemark.Read(b.dir); !os.IsNotExist(err) {
+			t.Fatalf("delete record of a task not deleted: %v, want none", err)
 		}
 		if err := f.kill("run", syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		f.wait("run")
-		if d := f.delete("run"); d.ExitStatus != 137 {
+		d := f.delete("run")
+		if d.ExitStatus != 137 {
 			t.Fatalf("delete exit status %d, want 137", d.ExitStatus)
+		}
+		// The runtime binary's delete answers containerd with this record.
+		rec, err := deletemark.Read(b.dir)
+		var got taskapi.DeleteResponse
+		if err == nil {
+			err = proto.Unmarshal(rec, &got)
+		}
+		if err != nil || !proto.Equal(&got, d) {
+			t.Fatalf("delete record %v (%v), want the Delete response %v", &got, err, d)
 		}
 		f.create(spinBundle(t), "created")
 		f.delete("created")

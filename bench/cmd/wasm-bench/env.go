@@ -275,6 +275,11 @@ type container struct {
 // startContainer creates a container (in p when set) and starts its task,
 // stdout to w.
 func (r *runner) startContainer(ctx context.Context, m mode, p *pod, id string, w io.Writer, sub ...string) (*container, error) {
+	return r.startTimed(ctx, m, p, id, w, nil, sub...)
+}
+
+// startTimed is startContainer, marking each step on st when it is set.
+func (r *runner) startTimed(ctx context.Context, m mode, p *pod, id string, w io.Writer, st *steps, sub ...string) (*container, error) {
 	image, args := m.program(sub...)
 	img := r.images[image]
 	opts := []containerd.NewContainerOpts{containerd.WithImage(img), containerd.WithNewSnapshot(id, img),
@@ -288,15 +293,18 @@ func (r *runner) startContainer(ctx context.Context, m mode, p *pod, id string, 
 	if err != nil {
 		return nil, fmt.Errorf("container: %w", err)
 	}
+	st.mark(stepContainer)
 	t, err := c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, w, io.Discard), cio.WithFIFODir(filepath.Join(r.dir, "fifo"))), topts...)
 	if err != nil {
 		c.Delete(ctx, containerd.WithSnapshotCleanup)
 		return nil, fmt.Errorf("task: %w", err)
 	}
+	st.mark(stepTask)
 	ct := &container{c: c, task: t}
 	if ct.exit, err = t.Wait(ctx); err == nil {
 		err = t.Start(ctx)
 	}
+	st.mark(stepStart)
 	if err != nil {
 		ct.remove(ctx, true)
 		return nil, fmt.Errorf("start: %w", err)
@@ -316,27 +324,46 @@ func (ct *container) wait() error {
 // remove deletes the task (killing it first when kill is set) and the
 // container with its snapshot.
 func (ct *container) remove(ctx context.Context, kill bool) error {
+	return ct.removeTimed(ctx, kill, nil)
+}
+
+func (ct *container) removeTimed(ctx context.Context, kill bool, st *steps) error {
 	var errs []error
 	if kill {
 		ct.task.Kill(ctx, 9)
 		<-ct.exit
 	}
+	if st != nil {
+		if io := ct.task.IO(); io != nil {
+			io.Wait()
+		}
+		st.mark("io wait")
+	}
 	if _, err := ct.task.Delete(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	st.mark(stepTaskDelete)
 	if err := ct.c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
 		errs = append(errs, err)
 	}
+	st.mark(stepContainerDelete)
 	return errors.Join(errs...)
 }
 
 // runOnce is figure 1's unit: create the container and its task, start,
 // wait for the exit, delete both.
 func (r *runner) runOnce(ctx context.Context, m mode, p *pod, id string, w io.Writer, sub ...string) error {
-	ct, err := r.startContainer(ctx, m, p, id, w, sub...)
+	return r.runTimed(ctx, m, p, id, w, nil, sub...)
+}
+
+// runTimed is runOnce, marking each step on st when it is set.
+func (r *runner) runTimed(ctx context.Context, m mode, p *pod, id string, w io.Writer, st *steps, sub ...string) error {
+	st.begin()
+	ct, err := r.startTimed(ctx, m, p, id, w, st, sub...)
 	if err != nil {
 		return err
 	}
 	werr := ct.wait()
-	return errors.Join(werr, ct.remove(ctx, false))
+	st.mark(stepExit)
+	return errors.Join(werr, ct.removeTimed(ctx, false, st))
 }

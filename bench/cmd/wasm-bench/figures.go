@@ -116,10 +116,17 @@ func (r *runner) fig1(ctx context.Context, modes ...mode) error {
 		if err != nil {
 			return err
 		}
+		st := newSteps()
 		d, err := bench.Repeat(r.sz.latency, settle, func(i int) error {
-			return r.runOnce(ctx, m, p, fmt.Sprintf("f1-%s-%d", slug(m.row), i+1), io.Discard)
+			rec := st
+			if i < 0 { // the warm-up is not a sample
+				rec = nil
+			}
+			return r.runTimed(ctx, m, p, fmt.Sprintf("f1-%s-%d", slug(m.row), i+1), io.Discard, rec)
 		})
-		f.Rows = append(f.Rows, latencyRow(m.row, d, err))
+		row := latencyRow(m.row, d, err)
+		row.Steps = st.summaries()
+		f.Rows = append(f.Rows, row)
 	}
 	f.SetRatios(rowRunc)
 	return nil
