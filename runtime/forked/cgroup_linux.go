@@ -3,6 +3,7 @@ package forked
 import (
 	"fmt"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/containerd/cgroups/v3"
@@ -27,10 +28,19 @@ type cgroup interface {
 	stat(minOOM uint64) (any, error)
 }
 
-type cgroupV1 struct{ cgroup1.Cgroup }
+// cgroupV1 and cgroupV2 add allowance, in bytes, to every memory limit
+// they apply: what a worker's setup charged to the cgroup before the
+// module got it (a claimed spare's, spare_linux.go), so that the
+// container's limit stays the module's.
+type cgroupV1 struct {
+	cgroup1.Cgroup
+	allowance uint64
+}
 
-func (c cgroupV1) add(pid int) error                      { return c.Add(cgroup1.Process{Pid: pid}) }
-func (c cgroupV1) update(res *specs.LinuxResources) error { return c.Update(res) }
+func (c cgroupV1) add(pid int) error { return c.Add(cgroup1.Process{Pid: pid}) }
+func (c cgroupV1) update(res *specs.LinuxResources) error {
+	return c.Update(allowing(res, c.allowance))
+}
 
 func (c cgroupV1) stat(minOOM uint64) (any, error) {
 	m, err := c.Stat(cgroup1.IgnoreNotExist)
@@ -44,12 +54,34 @@ func (c cgroupV1) stat(minOOM uint64) (any, error) {
 	return m, nil
 }
 
-type cgroupV2 struct{ *cgroup2.Manager }
+type cgroupV2 struct {
+	*cgroup2.Manager
+	allowance uint64
+}
 
 func (c cgroupV2) add(pid int) error { return c.AddProc(uint64(pid)) }
 
 func (c cgroupV2) update(res *specs.LinuxResources) error {
-	return c.Update(cgroup2.ToResources(res))
+	return c.Update(cgroup2.ToResources(allowing(res, c.allowance)))
+}
+
+// allowing returns res with extra bytes added to its memory and swap
+// limits, when it has them.
+func allowing(res *specs.LinuxResources, extra uint64) *specs.LinuxResources {
+	if extra == 0 || res == nil || res.Memory == nil {
+		return res
+	}
+	r, m := *res, *res.Memory
+	if m.Limit != nil && *m.Limit > 0 {
+		l := *m.Limit + int64(extra)
+		m.Limit = &l
+	}
+	if m.Swap != nil && *m.Swap > 0 {
+		sw := *m.Swap + int64(extra)
+		m.Swap = &sw
+	}
+	r.Memory = &m
+	return &r
 }
 
 func (c cgroupV2) stat(minOOM uint64) (any, error) {
@@ -82,11 +114,9 @@ func oomKills(cg cgroup) uint64 {
 	return 0
 }
 
-// placeInCgroup creates the container's cgroup (cgroupfs-style
-// linux.cgroupsPath, or <defaultParent>/<id> when the spec has none), applies
-// its memory, cpu and pids limits and moves pid into it. cgroup v1 (what
-// this machine has) and v2 are both handled by containerd/cgroups.
-func placeInCgroup(pid int, cgroupsPath, defaultParent, id string, res *specs.LinuxResources) (cgroup, error) {
+// cgroupPath is the container's cgroup: the cgroupfs-style
+// linux.cgroupsPath, or <defaultParent>/<id> when the spec has none.
+func cgroupPath(cgroupsPath, defaultParent, id string) (string, error) {
 	p := cgroupsPath
 	if p == "" {
 		p = path.Join("/", defaultParent, id)
@@ -94,41 +124,105 @@ func placeInCgroup(pid int, cgroupsPath, defaultParent, id string, res *specs.Li
 	if strings.Contains(p, ":") {
 		// systemd's "slice:prefix:name" needs the systemd cgroup driver,
 		// which this runtime does not drive (no dbus here).
-		return nil, fmt.Errorf("cgroupsPath %q is systemd-style: configure containerd's CRI with the cgroupfs driver for the wasm-forked runtime: %w", p, errdefs.ErrNotImplemented)
+		return "", fmt.Errorf("cgroupsPath %q is systemd-style: configure containerd's CRI with the cgroupfs driver for the wasm-forked runtime: %w", p, errdefs.ErrNotImplemented)
 	}
 	if !path.IsAbs(p) {
 		p = "/" + p
 	}
+	return path.Clean(p), nil
+}
+
+// normalized is res with a memory limit of 0 or less taken as none (as
+// wasispec reads it, and as OCI's -1 says): written to the cgroup it would
+// be EINVAL.
+func normalized(res *specs.LinuxResources) *specs.LinuxResources {
 	if res == nil {
-		res = &specs.LinuxResources{}
+		return &specs.LinuxResources{}
 	}
 	if m := res.Memory; m != nil && m.Limit != nil && *m.Limit <= 0 {
-		// No limit, as wasispec reads it (and as OCI's -1 says); a
-		// negative value written to the cgroup is EINVAL.
 		r, mem := *res, *m
 		mem.Limit = nil
 		r.Memory = &mem
-		res = &r
+		return &r
 	}
-	var cg cgroup
-	if cgroups.Mode() == cgroups.Unified {
-		m, err := cgroup2.NewManager("/sys/fs/cgroup", p, cgroup2.ToResources(res))
-		if err != nil {
-			return nil, fmt.Errorf("cgroup %s: %w", p, err)
-		}
-		cg = cgroupV2{m}
-	} else {
-		c, err := cgroup1.New(cgroup1.StaticPath(p), res, cgroup1.WithHierarchy(limitingSubsystems))
-		if err != nil {
-			return nil, fmt.Errorf("cgroup %s: %w", p, err)
-		}
-		cg = cgroupV1{c}
+	return res
+}
+
+// placeInCgroup creates cgroup p (cgroupPath) with res applied and moves
+// pid into it. cgroup v1 (what this machine has) and v2 are both handled
+// by containerd/cgroups. The move is the expensive part (spare_linux.go).
+func placeInCgroup(pid int, p string, res *specs.LinuxResources) (cgroup, error) {
+	cg, err := newCgroup(p, normalized(res))
+	if err != nil {
+		return nil, err
 	}
 	if err := cg.add(pid); err != nil {
 		cg.Delete()
 		return nil, fmt.Errorf("cgroup %s: add worker: %w", p, err)
 	}
 	return cg, nil
+}
+
+// newCgroup creates cgroup p with res applied, and no process in it.
+func newCgroup(p string, res *specs.LinuxResources) (cgroup, error) {
+	if cgroups.Mode() == cgroups.Unified {
+		m, err := cgroup2.NewManager(unifiedRoot, p, cgroup2.ToResources(res))
+		if err != nil {
+			return nil, fmt.Errorf("cgroup %s: %w", p, err)
+		}
+		return cgroupV2{Manager: m}, nil
+	}
+	c, err := cgroup1.New(cgroup1.StaticPath(p), res, cgroup1.WithHierarchy(limitingSubsystems))
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", p, err)
+	}
+	return cgroupV1{Cgroup: c}, nil
+}
+
+// loadCgroup is the existing cgroup p, whose memory limits get allowance
+// added.
+func loadCgroup(p string, allowance uint64) (cgroup, error) {
+	if cgroups.Mode() == cgroups.Unified {
+		m, err := cgroup2.Load(p, cgroup2.WithMountpoint(unifiedRoot))
+		if err != nil {
+			return nil, fmt.Errorf("cgroup %s: %w", p, err)
+		}
+		return cgroupV2{Manager: m, allowance: allowance}, nil
+	}
+	c, err := cgroup1.Load(cgroup1.StaticPath(p), cgroup1.WithHierarchy(limitingSubsystems))
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", p, err)
+	}
+	return cgroupV1{Cgroup: c, allowance: allowance}, nil
+}
+
+// unifiedRoot is where cgroup v2 is mounted.
+const unifiedRoot = "/sys/fs/cgroup"
+
+// cgroupDirs are cgroup p's directories: one under cgroup v2, one per
+// limiting hierarchy under v1; memory is the one holding the memory
+// controller's files.
+func cgroupDirs(p string) (dirs []string, memory string, err error) {
+	if cgroups.Mode() == cgroups.Unified {
+		d := filepath.Join(unifiedRoot, p)
+		return []string{d}, d, nil
+	}
+	subs, err := limitingSubsystems()
+	if err != nil {
+		return nil, "", err
+	}
+	for _, s := range subs {
+		ps, ok := s.(interface{ Path(string) string })
+		if !ok {
+			return nil, "", fmt.Errorf("cgroup v1 hierarchy %s has no path", s.Name())
+		}
+		d := ps.Path(p)
+		dirs = append(dirs, d)
+		if s.Name() == cgroup1.Memory {
+			memory = d
+		}
+	}
+	return dirs, memory, nil
 }
 
 // limitingSubsystems are the cgroup v1 hierarchies whose limits a worker

@@ -25,8 +25,8 @@ func children() int {
 	return n
 }
 
-// cgroupDirs counts the containers' cgroups under the test parent.
-func cgroupDirs() int {
+// cgroupCount counts the containers' cgroups under the test parent.
+func cgroupCount() int {
 	ents, err := os.ReadDir(cgroupFile("memory", "/wasm-sandboxer-test", ""))
 	if err != nil {
 		return 0
@@ -58,7 +58,7 @@ func TestHammer(t *testing.T) {
 	rt := newRuntimePool(t, 2)
 	extra := map[string]tasktest.Probe{
 		"workers":        children,
-		"cgroups":        cgroupDirs,
+		"cgroups":        cgroupCount,
 		"job dirs":       func() int { return tasktest.CountEntries(rt.jobsDir) },
 		"root dirs":      func() int { return tasktest.CountEntries(rt.rootsDir) },
 		"runtime mounts": tasktest.MountsUnder(rt.cfg.StateDir),

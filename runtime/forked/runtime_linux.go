@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -63,6 +64,9 @@ type Runtime struct {
 	mu      sync.Mutex
 	idle    []*worker
 	seq     uint64
+	// spareParent is the parent of the last container cgroup made: where
+	// new idle workers wait in spare cgroups (spare_linux.go).
+	spareParent string
 	closed  bool
 	refills sync.WaitGroup
 	// testHook is set by tests only: workers then run the confinement hook.
@@ -198,6 +202,8 @@ type worker struct {
 	dec     *json.Decoder
 	jobDir  string
 	rootDir string
+	// spare is the spare cgroup the idle worker waits in, if any.
+	spare string
 }
 
 // discard ends a worker that has no job, or whose job failed to start.
@@ -212,6 +218,9 @@ func (w *worker) cleanup() {
 	w.ctrl.Close()
 	os.RemoveAll(w.jobDir)
 	os.RemoveAll(w.rootDir)
+	if w.spare != "" {
+		removeSpare(w.spare)
+	}
 }
 
 // take returns an idle worker, or starts one; either way the pool is
@@ -261,6 +270,7 @@ func (r *Runtime) refill(ctx context.Context) {
 			log.G(ctx).WithError(err).WithField("netns", r.cfg.NetNS).Warn("refill worker pool")
 			return
 		}
+		r.giveSpare(ctx, w)
 		r.mu.Lock()
 		if r.closed || len(r.idle) >= r.cfg.PoolSize {
 			r.mu.Unlock()
@@ -385,15 +395,65 @@ func (r *Runtime) Prepare(ctx context.Context, spec task.ProcessSpec) (_ task.Pr
 			return nil, err
 		}
 	} else {
-		cg, err := placeInCgroup(w.cmd.Process.Pid, spec.CgroupsPath, r.cfg.CgroupParent, spec.ID, spec.Resources)
+		cg, err := r.place(ctx, w, spec)
+		if cg != nil {
+			p.cg = cg // released with p, also when err is set
+		}
 		if err != nil {
 			return nil, err
 		}
-		p.cg = cg
 	}
 	go p.watch()
 	log.G(ctx).WithFields(log.Fields{"id": spec.ID, "pid": w.cmd.Process.Pid, "module": mod.Name}).Debug("worker ready")
 	return p, nil
+}
+
+// place puts worker w in the cgroup of spec's container: its spare
+// renamed when it waits in one next to it, else a new cgroup it is moved
+// into (spare_linux.go). It remembers where container cgroups are made, for
+// the spares of the workers to come.
+func (r *Runtime) place(ctx context.Context, w *worker, spec task.ProcessSpec) (cgroup, error) {
+	target, err := cgroupPath(spec.CgroupsPath, r.cfg.CgroupParent, spec.ID)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.spareParent = path.Dir(target)
+	r.mu.Unlock()
+	if w.spare != "" {
+		cg, err := claimSpare(w.spare, target, spec.Resources)
+		if err == nil || cg != nil {
+			w.spare = "" // renamed: the container's now
+			return cg, err
+		}
+		if !errors.Is(err, errNotHere) {
+			log.G(ctx).WithError(err).WithField("id", spec.ID).Warn("spare cgroup not claimed: moving the worker")
+		}
+	}
+	cg, err := placeInCgroup(w.cmd.Process.Pid, target, spec.Resources)
+	if w.spare != "" && err == nil {
+		removeSpare(w.spare) // the worker left it
+		w.spare = ""
+	}
+	return cg, err
+}
+
+// giveSpare moves idle worker w into a spare cgroup of its own next to the
+// last container cgroup, if there was one; a failure only costs the task
+// that takes w the move.
+func (r *Runtime) giveSpare(ctx context.Context, w *worker) {
+	r.mu.Lock()
+	parent := r.spareParent
+	r.mu.Unlock()
+	if parent == "" {
+		return
+	}
+	p, err := makeSpare(parent, filepath.Base(w.jobDir), w.cmd.Process.Pid)
+	if err != nil {
+		log.G(ctx).WithError(err).Debug("no spare cgroup for an idle worker")
+		return
+	}
+	w.spare = p
 }
 
 // process is the daemon's handle on the worker running one module.

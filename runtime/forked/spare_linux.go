@@ -1,0 +1,122 @@
+package forked
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Spare cgroups take the cost of joining a cgroup off a task's start.
+//
+// Moving a process into a cgroup (a write to cgroup.procs) takes the
+// kernel's global cgroup_threadgroup_rwsem for writing, which waits for an
+// RCU grace period unless the hierarchy is mounted with favordynmods: 9–15
+// ms on the 2-core test VM, the largest part of a forked start
+// (docs/RATIONALE.md, "Why do idle workers wait in a spare cgroup?").
+// Renaming a cgroup directory costs microseconds and keeps the processes
+// in it. So an idle worker of the pool is moved, while idle, into a spare
+// cgroup of its own next to where the runtime's last container cgroup was
+// (the pod's cgroup, under CRI), and a task that wants a cgroup there gets
+// the spare renamed to its cgroup's name.
+
+// sparePrefix names spare cgroups: wasm-spare-<pid of the runtime>-<n>.
+const sparePrefix = "wasm-spare-"
+
+// errNotHere says a spare is not in the wanted cgroup's parent.
+var errNotHere = errors.New("spare cgroup is elsewhere")
+
+// makeSpare creates spare cgroup name under parent, without limits, and
+// moves pid into it; it returns the spare's path.
+func makeSpare(parent, name string, pid int) (string, error) {
+	p := path.Join(parent, sparePrefix+name)
+	cg, err := newCgroup(p, &specs.LinuxResources{})
+	if err != nil {
+		return "", err
+	}
+	if err := cg.add(pid); err != nil {
+		cg.Delete()
+		return "", fmt.Errorf("spare cgroup %s: add worker: %w", p, err)
+	}
+	return p, nil
+}
+
+// claimSpare renames spare cgroup spare to target, a sibling, and applies
+// res there. The memory the worker charged to the spare (its setup of the
+// task: the module's machine code, its instance) is allowed on top of the
+// memory limit, as it would have been charged elsewhere had the worker
+// joined its cgroup by a move after setting up. errNotHere when target is
+// not in spare's parent; the spare is left as it was on any error before
+// the rename.
+func claimSpare(spare, target string, res *specs.LinuxResources) (cgroup, error) {
+	if path.Dir(spare) != path.Dir(target) {
+		return nil, errNotHere
+	}
+	from, _, err := cgroupDirs(spare)
+	if err != nil {
+		return nil, err
+	}
+	to, memDir, err := cgroupDirs(target)
+	if err != nil {
+		return nil, err
+	}
+	for i := range from {
+		if err := os.Rename(from[i], to[i]); err != nil {
+			for j := i - 1; j >= 0; j-- {
+				os.Rename(to[j], from[j])
+			}
+			return nil, fmt.Errorf("rename spare cgroup %s to %s: %w", spare, target, err)
+		}
+	}
+	charged, err := memoryCharged(memDir)
+	if err != nil {
+		return nil, err
+	}
+	cg, err := loadCgroup(target, charged)
+	if err != nil {
+		return nil, err
+	}
+	if err := cg.update(normalized(res)); err != nil {
+		return cg, fmt.Errorf("cgroup %s: %w", target, err)
+	}
+	return cg, nil
+}
+
+// memoryCharged reads the memory charged to a cgroup from its memory
+// directory (memory.usage_in_bytes under v1, memory.current under v2).
+func memoryCharged(memDir string) (uint64, error) {
+	if memDir == "" {
+		return 0, nil // no memory hierarchy: nothing to allow for
+	}
+	for _, f := range []string{"memory.current", "memory.usage_in_bytes"} {
+		b, err := os.ReadFile(filepath.Join(memDir, f))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	}
+	return 0, fmt.Errorf("no memory usage file in %s", memDir)
+}
+
+// removeSpare removes spare cgroup p, which no process is in any more.
+func removeSpare(p string) error {
+	dirs, _, err := cgroupDirs(p)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range dirs {
+		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,152 @@
+//go:build linux
+
+package forked
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+)
+
+// waitSpare waits until the pool's idle worker waits in a spare cgroup
+// under parent, and returns that cgroup. The 60 s are a hang guard.
+func (r *Runtime) waitSpare(t *testing.T, parent string) string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r.mu.Lock()
+		var spare string
+		if len(r.idle) > 0 {
+			spare = r.idle[0].spare
+		}
+		r.mu.Unlock()
+		if spare != "" && path.Dir(spare) == parent {
+			return spare
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no idle worker in a spare cgroup under %s after 60s", parent)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// spares lists the spare cgroups under parent (memory hierarchy).
+func spares(t *testing.T, parent string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(cgroupFile("memory", parent, ""))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), sparePrefix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// TestSpareCgroup: once the runtime has made a container cgroup, its idle
+// worker waits in a spare cgroup next to it; the next container there gets
+// that spare renamed to its cgroup, worker inside, with the spec's limits
+// (the memory limit allowing for what the worker's setup charged); a
+// container elsewhere gets its own cgroup and the spare goes; nothing is
+// left at the end.
+func TestSpareCgroup(t *testing.T) {
+	rt := newRuntimePool(t, 1)
+	parent := fmt.Sprintf("/wasm-sandboxer-test/spare-%d", os.Getpid())
+	other := parent + "-other"
+	t.Cleanup(func() {
+		for _, p := range []string{parent, other} {
+			for _, h := range []string{"memory", "cpu", "cpuacct", "pids"} {
+				os.Remove(cgroupFile(h, p, ""))
+			}
+		}
+	})
+	run := func(id, parent string, res *specs.LinuxResources) task.Process {
+		return startModule(t, rt, task.ProcessSpec{ID: id, CgroupsPath: path.Join(parent, id), Resources: res}, "spin.wasm")
+	}
+	// The first container shows where containers go; the worker the next
+	// one takes was started before that was known.
+	killWait(t, run("first", parent, nil), syscall.SIGKILL)
+	killWait(t, run("second", parent, nil), syscall.SIGKILL)
+	spare := rt.waitSpare(t, parent)
+	procs := func(cg string) []string {
+		b, err := os.ReadFile(cgroupFile("memory", cg, "cgroup.procs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Fields(string(b))
+	}
+	if len(procs(spare)) != 1 {
+		t.Fatalf("spare cgroup %s holds %v, want the idle worker", spare, procs(spare))
+	}
+
+	mem, pids := int64(96<<20), int64(64)
+	res := &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}, Pids: &specs.LinuxPids{Limit: &pids}}
+	p := run("third", parent, res)
+	cg := path.Join(parent, "third")
+	if got := procs(cg); !slices.Equal(got, []string{strconv.Itoa(p.Pid())}) {
+		t.Fatalf("cgroup %s holds %v, want the worker %d", cg, got, p.Pid())
+	}
+	if _, err := os.Stat(cgroupFile("memory", spare, "")); !os.IsNotExist(err) {
+		t.Fatalf("spare %s still there after its worker took a task (%v)", spare, err)
+	}
+	read := func(ctl, file string) int64 {
+		b, err := os.ReadFile(cgroupFile(ctl, cg, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	memFile := "memory.limit_in_bytes"
+	if _, err := os.Stat(cgroupFile("memory", cg, "memory.max")); err == nil {
+		memFile = "memory.max"
+	}
+	// The allowance is what the setup charged: more than nothing, less
+	// than a worker's whole runtime.
+	if l := read("memory", memFile); l <= mem || l > mem+64<<20 {
+		t.Errorf("memory limit %d, want the spec's %d plus the setup's charge", l, mem)
+	}
+	if got := read("pids", "pids.max"); got != pids {
+		t.Errorf("pids.max %d, want %d", got, pids)
+	}
+	killWait(t, p, syscall.SIGKILL)
+	p.Close()
+	if _, err := os.Stat(cgroupFile("memory", cg, "")); !os.IsNotExist(err) {
+		t.Errorf("cgroup %s left after its worker is gone (%v)", cg, err)
+	}
+
+	// Elsewhere: a cgroup of its own; the spare it waited in goes.
+	spare = rt.waitSpare(t, parent)
+	q := run("elsewhere", other, nil)
+	if got := procs(path.Join(other, "elsewhere")); !slices.Equal(got, []string{strconv.Itoa(q.Pid())}) {
+		t.Fatalf("cgroup %s/elsewhere holds %v, want the worker %d", other, got, q.Pid())
+	}
+	if _, err := os.Stat(cgroupFile("memory", spare, "")); !os.IsNotExist(err) {
+		t.Fatalf("spare %s still there after its worker moved out (%v)", spare, err)
+	}
+	killWait(t, q, syscall.SIGKILL)
+	q.Close()
+
+	rt.Close()
+	for _, p := range []string{parent, other} {
+		if s := spares(t, p); len(s) != 0 {
+			t.Errorf("spare cgroups left under %s after Close: %v", p, s)
+		}
+	}
+}
