@@ -61,14 +61,14 @@ type Runtime struct {
 	jobsDir  string // shared mount: job dirs of every worker
 	rootsDir string // mount points of the workers' roots
 
-	mu      sync.Mutex
-	idle    []*worker
-	seq     uint64
+	mu   sync.Mutex
+	idle []*worker
+	seq  uint64
 	// spareParent is the parent of the last container cgroup made: where
 	// new idle workers wait in spare cgroups (spare_linux.go).
 	spareParent string
-	closed  bool
-	refills sync.WaitGroup
+	closed      bool
+	refills     sync.WaitGroup
 	// testHook is set by tests only: workers then run the confinement hook.
 	testHook bool
 }
