@@ -1,10 +1,14 @@
 package forked
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -13,6 +17,7 @@ import (
 	cg2 "github.com/containerd/cgroups/v3/cgroup2/stats"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // cgroup is a container's cgroup (v1 or v2), removed when its workers are
@@ -34,8 +39,12 @@ type cgroup interface {
 // container's limit stays the module's.
 type cgroupV1 struct {
 	cgroup1.Cgroup
+	path      string
 	allowance uint64
 }
+
+// Delete removes the cgroup's directories (its workers are gone).
+func (c cgroupV1) Delete() error { return removeCgroup(c.path) }
 
 func (c cgroupV1) add(pid int) error { return c.Add(cgroup1.Process{Pid: pid}) }
 func (c cgroupV1) update(res *specs.LinuxResources) error {
@@ -56,8 +65,12 @@ func (c cgroupV1) stat(minOOM uint64) (any, error) {
 
 type cgroupV2 struct {
 	*cgroup2.Manager
+	path      string
 	allowance uint64
 }
+
+// Delete removes the cgroup's directory (its workers are gone).
+func (c cgroupV2) Delete() error { return removeCgroup(c.path) }
 
 func (c cgroupV2) add(pid int) error { return c.AddProc(uint64(pid)) }
 
@@ -170,13 +183,13 @@ func newCgroup(p string, res *specs.LinuxResources) (cgroup, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cgroup %s: %w", p, err)
 		}
-		return cgroupV2{Manager: m}, nil
+		return cgroupV2{Manager: m, path: p}, nil
 	}
-	c, err := cgroup1.New(cgroup1.StaticPath(p), res, cgroup1.WithHierarchy(limitingSubsystems))
+	c, err := cgroup1.New(cgroup1.StaticPath(p), res, cgroup1.WithHierarchy(hierarchies))
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", p, err)
 	}
-	return cgroupV1{Cgroup: c}, nil
+	return cgroupV1{Cgroup: c, path: p}, nil
 }
 
 // loadCgroup is the existing cgroup p, whose memory limits get allowance
@@ -187,13 +200,13 @@ func loadCgroup(p string, allowance uint64) (cgroup, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cgroup %s: %w", p, err)
 		}
-		return cgroupV2{Manager: m, allowance: allowance}, nil
+		return cgroupV2{Manager: m, path: p, allowance: allowance}, nil
 	}
-	c, err := cgroup1.Load(cgroup1.StaticPath(p), cgroup1.WithHierarchy(limitingSubsystems))
+	c, err := cgroup1.Load(cgroup1.StaticPath(p), cgroup1.WithHierarchy(hierarchies))
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", p, err)
 	}
-	return cgroupV1{Cgroup: c, allowance: allowance}, nil
+	return cgroupV1{Cgroup: c, path: p, allowance: allowance}, nil
 }
 
 // unifiedRoot is where cgroup v2 is mounted.
@@ -207,7 +220,7 @@ func cgroupDirs(p string) (dirs []string, memory string, err error) {
 		d := filepath.Join(unifiedRoot, p)
 		return []string{d}, d, nil
 	}
-	subs, err := limitingSubsystems()
+	subs, err := hierarchies()
 	if err != nil {
 		return nil, "", err
 	}
@@ -223,6 +236,34 @@ func cgroupDirs(p string) (dirs []string, memory string, err error) {
 		}
 	}
 	return dirs, memory, nil
+}
+
+// hierarchies is limitingSubsystems, read from the mount table once: the
+// host's cgroup v1 mounts do not change under a running daemon, and
+// reading them (containerd/cgroups parses /proc/self/mountinfo) was a good
+// part of each placement and removal.
+var hierarchies = sync.OnceValues(limitingSubsystems)
+
+// removeCgroup removes cgroup p's directories. The kernel refuses (EBUSY)
+// while a process is still in it, for a moment after the last one was
+// reaped; that is retried for up to about 100 ms.
+func removeCgroup(p string) error {
+	dirs, _, err := cgroupDirs(p)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range dirs {
+		err := os.Remove(d)
+		for delay := time.Millisecond; errors.Is(err, unix.EBUSY) && delay < 64*time.Millisecond; delay *= 2 {
+			time.Sleep(delay)
+			err = os.Remove(d)
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // limitingSubsystems are the cgroup v1 hierarchies whose limits a worker

@@ -69,6 +69,7 @@ type Runtime struct {
 	spareParent string
 	closed      bool
 	refills     sync.WaitGroup
+	refillTimer *time.Timer // refillLater's
 	// testHook is set by tests only: workers then run the confinement hook.
 	testHook bool
 }
@@ -177,6 +178,9 @@ func unmountBelow(dir string, self bool) error {
 func (r *Runtime) Close() {
 	r.mu.Lock()
 	r.closed = true
+	if r.refillTimer != nil {
+		r.refillTimer.Stop()
+	}
 	r.mu.Unlock()
 	r.refills.Wait()
 	r.mu.Lock()
@@ -219,7 +223,7 @@ func (w *worker) cleanup() {
 	os.RemoveAll(w.jobDir)
 	os.RemoveAll(w.rootDir)
 	if w.spare != "" {
-		removeSpare(w.spare)
+		removeCgroup(w.spare)
 	}
 }
 
@@ -232,11 +236,35 @@ func (r *Runtime) take(ctx context.Context) (*worker, error) {
 		w, r.idle = r.idle[0], r.idle[1:]
 	}
 	r.mu.Unlock()
-	r.Warm(ctx)
+	r.refillLater(ctx)
 	if w != nil {
 		return w, nil
 	}
 	return r.start()
+}
+
+// refillDelay is how long the pool waits after the last worker was taken
+// before it refills: a worker's start (a process, the Go runtime, the
+// confinement, wazero) takes 20–30 ms of CPU, and started at once it
+// competed with the task that took the worker, on 2 cores making that
+// task's own start, exit and delete slower by more than the pool saved
+// (docs/RATIONALE.md, "Why does the pool refill only when starts pause?").
+const refillDelay = 30 * time.Millisecond
+
+// refillLater tops the pool up once no worker has been taken for
+// refillDelay.
+func (r *Runtime) refillLater(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cfg.PoolSize == 0 || r.closed {
+		return
+	}
+	if r.refillTimer != nil {
+		r.refillTimer.Reset(refillDelay)
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	r.refillTimer = time.AfterFunc(refillDelay, func() { r.Warm(ctx) })
 }
 
 // Warm tops up the pool of idle workers in the background (a pod server
@@ -432,7 +460,7 @@ func (r *Runtime) place(ctx context.Context, w *worker, spec task.ProcessSpec) (
 	}
 	cg, err := placeInCgroup(w.cmd.Process.Pid, target, spec.Resources)
 	if w.spare != "" && err == nil {
-		removeSpare(w.spare) // the worker left it
+		removeCgroup(w.spare) // the worker left it
 		w.spare = ""
 	}
 	return cg, err

@@ -40,7 +40,7 @@ func makeSpare(parent, name string, pid int) (string, error) {
 		return "", err
 	}
 	if err := cg.add(pid); err != nil {
-		cg.Delete()
+		removeCgroup(p)
 		return "", fmt.Errorf("spare cgroup %s: add worker: %w", p, err)
 	}
 	return p, nil
@@ -104,19 +104,4 @@ func memoryCharged(memDir string) (uint64, error) {
 		return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	}
 	return 0, fmt.Errorf("no memory usage file in %s", memDir)
-}
-
-// removeSpare removes spare cgroup p, which no process is in any more.
-func removeSpare(p string) error {
-	dirs, _, err := cgroupDirs(p)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, d := range dirs {
-		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
