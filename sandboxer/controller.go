@@ -206,7 +206,8 @@ func (c *Controller) startHostLocked(ctx context.Context, sb *sandbox) error {
 		if err != nil {
 			return err
 		}
-		ps, err := pods.Spawn(ctx, id, socket, c.podDir(id), sb.state.NetNSPath)
+		ps, err := pods.Spawn(ctx, PodSpec{ID: id, Socket: socket, Dir: c.podDir(id),
+			NetNS: sb.state.NetNSPath, CgroupParent: sb.state.CgroupParent})
 		if err != nil {
 			return err
 		}
@@ -313,18 +314,27 @@ func (c *Controller) modeOf(r *api.ControllerCreateRequest) (Mode, error) {
 	return mode, nil
 }
 
-// podAnnotations are the request's annotations and, for CRI, the pod's
-// (CRI sends the PodSandboxConfig as the options).
+// podAnnotations are the request's annotations and, for CRI, the pod's.
 func podAnnotations(r *api.ControllerCreateRequest) map[string]string {
 	out := map[string]string{}
-	if r.Options != nil {
-		var cfg cri.PodSandboxConfig
-		if r.Options.MessageIs(&cfg) && r.Options.UnmarshalTo(&cfg) == nil {
-			maps.Copy(out, cfg.Annotations)
-		}
+	if cfg := criConfig(r); cfg != nil {
+		maps.Copy(out, cfg.Annotations)
 	}
 	maps.Copy(out, r.Annotations)
 	return out
+}
+
+// criConfig is the pod's CRI PodSandboxConfig (CRI sends it as the
+// options), or nil.
+func criConfig(r *api.ControllerCreateRequest) *cri.PodSandboxConfig {
+	if r.Options == nil {
+		return nil
+	}
+	var cfg cri.PodSandboxConfig
+	if !r.Options.MessageIs(&cfg) || r.Options.UnmarshalTo(&cfg) != nil {
+		return nil
+	}
+	return &cfg
 }
 
 // newTaskService returns the task service of a goroutine-mode sandbox; a
@@ -395,6 +405,9 @@ func (c *Controller) Create(ctx context.Context, r *api.ControllerCreateRequest)
 		NetNSPath:   r.NetnsPath,
 		Annotations: r.Annotations,
 		CreatedAt:   time.Now().UTC(),
+	}
+	if cfg := criConfig(r); cfg != nil {
+		st.CgroupParent = cfg.GetLinux().GetCgroupParent()
 	}
 	c.mu.Lock()
 	if _, ok := c.sandboxes[r.SandboxID]; ok {

@@ -13,6 +13,8 @@ import (
 	api "github.com/containerd/containerd/api/services/sandbox/v1"
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/errdefs"
+	"google.golang.org/protobuf/types/known/anypb"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
 )
@@ -28,22 +30,23 @@ type fakePods struct {
 func newFakePods() *fakePods { return &fakePods{servers: map[string]*fakePod{}} }
 
 type fakePod struct {
-	netns    string
-	gone     chan struct{}
-	killed   []time.Duration
-	shutdown bool
-	detached bool
-	mu       sync.Mutex
+	netns        string
+	cgroupParent string
+	gone         chan struct{}
+	killed       []time.Duration
+	shutdown     bool
+	detached     bool
+	mu           sync.Mutex
 }
 
-func (f *fakePods) Spawn(_ context.Context, _, socket, dir, netns string) (PodServer, error) {
+func (f *fakePods) Spawn(_ context.Context, spec PodSpec) (PodServer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(spec.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	p := &fakePod{netns: netns, gone: make(chan struct{})}
-	f.servers[socket] = p
+	p := &fakePod{netns: spec.NetNS, cgroupParent: spec.CgroupParent, gone: make(chan struct{})}
+	f.servers[spec.Socket] = p
 	return p, nil
 }
 
@@ -211,5 +214,47 @@ func TestRestartReattachesPodServers(t *testing.T) {
 	}
 	if pods.wasCleaned(c2.podDir("alive")) {
 		t.Error("the live pod server's dir was cleaned")
+	}
+}
+
+// TestPodServerGetsCRICgroupParent: a CRI pod's cgroup parent reaches its
+// pod server (where its idle workers wait) and is kept in the sandbox's
+// state; a pod without CRI options has none.
+func TestPodServerGetsCRICgroupParent(t *testing.T) {
+	pods := newFakePods()
+	dir := stateDir(t)
+	c := newController(t, dir, pods)
+	opts, err := anypb.New(&cri.PodSandboxConfig{
+		Annotations: forked,
+		Linux:       &cri.LinuxPodSandboxConfig{CgroupParent: "/kubepods/besteffort/pod1234"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*api.ControllerCreateRequest{
+		{SandboxID: "cri", Options: opts},
+		{SandboxID: "plain", Annotations: forked},
+	} {
+		if _, err := c.Create(bg(), r); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Start(bg(), &api.ControllerStartRequest{SandboxID: r.SandboxID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := pods.servers[c.socketPath("cri")].cgroupParent; got != "/kubepods/besteffort/pod1234" {
+		t.Fatalf("pod server of the CRI pod got cgroup parent %q", got)
+	}
+	if got := pods.servers[c.socketPath("plain")].cgroupParent; got != "" {
+		t.Fatalf("pod server of a pod without CRI options got cgroup parent %q", got)
+	}
+	st, err := NewStore(filepath.Join(dir, "sandboxes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, errs := st.Load()
+	i := slices.IndexFunc(saved, func(s State) bool { return s.ID == "cri" })
+	if len(errs) != 0 || i < 0 || saved[i].CgroupParent != "/kubepods/besteffort/pod1234" {
+		t.Fatalf("saved states %+v, %v: want the CRI pod's with its cgroup parent", saved, errs)
 	}
 }

@@ -41,12 +41,28 @@ type PodServer interface {
 	Gone() <-chan struct{}
 }
 
+// PodSpec is what a pod server is started with.
+type PodSpec struct {
+	// ID is the sandbox's.
+	ID string
+	// Socket is where it serves the pod's task API and its control API.
+	Socket string
+	// Dir holds its working files.
+	Dir string
+	// NetNS is the network namespace its workers join ("" = none of the
+	// pod's).
+	NetNS string
+	// CgroupParent is the pod's cgroup, CRI's cgroupfs parent of its
+	// containers' cgroups, when known: idle workers wait next to where
+	// those will be (runtime/forked, spare cgroups).
+	CgroupParent string
+}
+
 // PodServers starts, re-attaches and cleans up the pod servers of forked
 // sandboxes.
 type PodServers interface {
-	// Spawn starts the pod server of sandbox id, serving socket, with its
-	// working files in dir and its workers in netns ("" = none of the pod's).
-	Spawn(ctx context.Context, id, socket, dir, netns string) (PodServer, error)
+	// Spawn starts the pod server of a sandbox.
+	Spawn(ctx context.Context, spec PodSpec) (PodServer, error)
 	// Attach connects to the pod server serving socket (after a restart).
 	Attach(ctx context.Context, socket string) (PodServer, error)
 	// Clean removes what a pod server that is gone left in dir.

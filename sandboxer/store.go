@@ -42,12 +42,14 @@ const maxStateBytes = 1 << 20
 // State is what is persisted of a sandbox so a restarted daemon can answer
 // Status and Wait for it.
 type State struct {
-	Version     int               `json:"version"`
-	ID          string            `json:"id"`
-	Namespace   string            `json:"namespace,omitempty"`
-	Phase       Phase             `json:"phase"`
-	NetNSPath   string            `json:"netnsPath,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
+	Version   int    `json:"version"`
+	ID        string `json:"id"`
+	Namespace string `json:"namespace,omitempty"`
+	Phase     Phase  `json:"phase"`
+	NetNSPath string `json:"netnsPath,omitempty"`
+	// CgroupParent is CRI's cgroup parent of the pod's containers.
+	CgroupParent string            `json:"cgroupParent,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
 	// Mode is the runtime the sandbox's modules run in.
 	Mode       Mode      `json:"mode,omitempty"`
 	Address    string    `json:"address,omitempty"`

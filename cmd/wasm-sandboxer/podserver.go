@@ -53,8 +53,9 @@ func newPodServers(o options, workerBinary string, remotes *metrics.Remotes) pod
 	}}
 }
 
-func (p podServers) Spawn(ctx context.Context, id, socket, dir, netns string) (sandboxer.PodServer, error) {
-	cl, err := p.spawner.Spawn(ctx, socket, "--sandbox", id, "--dir", dir, "--netns", netns)
+func (p podServers) Spawn(ctx context.Context, spec sandboxer.PodSpec) (sandboxer.PodServer, error) {
+	cl, err := p.spawner.Spawn(ctx, spec.Socket, "--sandbox", spec.ID, "--dir", spec.Dir, "--netns", spec.NetNS,
+		"--cgroup-parent", spec.CgroupParent)
 	if err != nil {
 		return nil, err
 	}
@@ -99,12 +100,12 @@ func (t trackedPodServer) Detach() {
 func (p podServers) Clean(_ context.Context, dir string) error { return forked.RemoveState(dir) }
 
 type podServerOptions struct {
-	sandbox, socket, dir, netns string
-	containerdAddress           string
-	compileCache                string
-	workerBinary                string
-	workerPoolSize              int
-	logLevel, logFormat         string
+	sandbox, socket, dir, netns, cgroupParent string
+	containerdAddress                         string
+	compileCache                              string
+	workerBinary                              string
+	workerPoolSize                            int
+	logLevel, logFormat                       string
 }
 
 // podServerMain runs the pod server of one forked sandbox: its task API
@@ -118,6 +119,7 @@ func podServerMain(args []string) int {
 	fs.StringVar(&o.socket, "socket", "", "unix socket serving the sandbox's task API")
 	fs.StringVar(&o.dir, "dir", "", "working dir of the forked runtime (removed on exit)")
 	fs.StringVar(&o.netns, "netns", "", "the pod's network namespace")
+	fs.StringVar(&o.cgroupParent, "cgroup-parent", "", "the pod's cgroup (CRI's cgroupfs parent of its containers' cgroups)")
 	fs.StringVar(&o.containerdAddress, "containerd-address", "", "containerd's gRPC socket")
 	fs.StringVar(&o.compileCache, "compile-cache", "", "the daemon's compiled-code dir")
 	fs.StringVar(&o.workerBinary, "worker-binary", "", "wasm-sandboxer-worker executable")
@@ -170,7 +172,7 @@ func runPodServer(o podServerOptions) (retErr error) {
 	m := metrics.New(metrics.RuntimeForked)
 	m.CompileCache(rt.CacheStats)
 	frt, err := forked.New(forked.Config{WorkerBinary: o.workerBinary, StateDir: o.dir, CacheDir: o.compileCache,
-		Compiler: forked.Remembered(rt), NetNS: o.netns, PoolSize: o.workerPoolSize})
+		Compiler: forked.Remembered(rt), NetNS: o.netns, PoolSize: o.workerPoolSize, SpareParent: o.cgroupParent})
 	if err != nil {
 		return fmt.Errorf("forked runtime: %w", err)
 	}

@@ -53,6 +53,12 @@ type Config struct {
 	// PoolSize is how many idle, confined workers are kept ready. 0 starts
 	// a worker per task.
 	PoolSize int
+	// SpareParent is the cgroup (cgroupfs path) its containers' cgroups
+	// will be made in, when known before the first one (the pod's, under
+	// CRI): idle workers wait in spare cgroups there (spare_linux.go). A
+	// systemd-style or empty one is ignored; the first container's cgroup
+	// tells instead.
+	SpareParent string
 }
 
 // Runtime runs every module in its own confined worker process.
@@ -91,9 +97,10 @@ func New(cfg Config) (*Runtime, error) {
 		cfg.CgroupParent = "wasm-sandboxer"
 	}
 	r := &Runtime{
-		cfg:      cfg,
-		jobsDir:  filepath.Join(cfg.StateDir, "forked", "jobs"),
-		rootsDir: filepath.Join(cfg.StateDir, "forked", "roots"),
+		cfg:         cfg,
+		jobsDir:     filepath.Join(cfg.StateDir, "forked", "jobs"),
+		rootsDir:    filepath.Join(cfg.StateDir, "forked", "roots"),
+		spareParent: spareParentOf(cfg.SpareParent),
 	}
 	for _, d := range []string{r.jobsDir, r.rootsDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

@@ -79,6 +79,12 @@ func newRuntime(t *testing.T) task.Runtime { return newRuntimePool(t, 2) }
 
 // newRuntimePool is newRuntime with a pool of size workers (0: none).
 func newRuntimePool(t testing.TB, size int) *Runtime {
+	return newRuntimeWith(t, Config{PoolSize: size})
+}
+
+// newRuntimeWith is a runtime of the tests' worker, state, cache and cgroup
+// parent, with cfg's pool size and spare parent.
+func newRuntimeWith(t testing.TB, cfg Config) *Runtime {
 	state, err := os.MkdirTemp("", "forked-state")
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +96,7 @@ func newRuntimePool(t testing.TB, size int) *Runtime {
 	}
 	t.Cleanup(func() { compiler.Close(context.Background()) })
 	rt, err := New(Config{WorkerBinary: workerBinary, StateDir: state, CacheDir: sharedCacheDir, Compiler: compiler,
-		CgroupParent: "wasm-sandboxer-test", PoolSize: size})
+		CgroupParent: "wasm-sandboxer-test", PoolSize: cfg.PoolSize, SpareParent: cfg.SpareParent})
 	if err != nil {
 		t.Fatal(err)
 	}

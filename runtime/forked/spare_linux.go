@@ -31,6 +31,16 @@ const sparePrefix = "wasm-spare-"
 // errNotHere says a spare is not in the wanted cgroup's parent.
 var errNotHere = errors.New("spare cgroup is elsewhere")
 
+// spareParentOf is a configured cgroup parent as a spare parent: "" when
+// there is none, or when it is systemd-style (a slice, or slice:prefix:name),
+// which this runtime does not place workers under.
+func spareParentOf(parent string) string {
+	if parent == "" || strings.Contains(parent, ":") || strings.HasSuffix(path.Base(parent), ".slice") {
+		return ""
+	}
+	return path.Clean("/" + parent)
+}
+
 // makeSpare creates spare cgroup name under parent, without limits, and
 // moves pid into it; it returns the spare's path.
 func makeSpare(parent, name string, pid int) (string, error) {

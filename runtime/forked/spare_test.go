@@ -3,6 +3,7 @@
 package forked
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path"
@@ -148,5 +149,49 @@ func TestSpareCgroup(t *testing.T) {
 		if s := spares(t, p); len(s) != 0 {
 			t.Errorf("spare cgroups left under %s after Close: %v", p, s)
 		}
+	}
+}
+
+func TestSpareParentOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                "",
+		"/kubepods/besteffort/pod1":       "/kubepods/besteffort/pod1",
+		"kubepods/pod1/":                  "/kubepods/pod1",
+		"/kubepods/../../etc":             "/etc", // cleaned under the cgroup root, never above it
+		"kubepods-besteffort-pod1.slice":  "",     // systemd driver
+		"system.slice:cri-containerd:abc": "",
+	} {
+		if got := spareParentOf(in); got != want {
+			t.Errorf("spareParentOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestSpareCgroupKnownParent: with the pod's cgroup known up front, the
+// pool's first workers already wait in spares there, and the first
+// container gets one renamed.
+func TestSpareCgroupKnownParent(t *testing.T) {
+	parent := fmt.Sprintf("/wasm-sandboxer-test/known-%d", os.Getpid())
+	t.Cleanup(func() {
+		for _, h := range []string{"memory", "cpu", "cpuacct", "pids"} {
+			os.Remove(cgroupFile(h, parent, ""))
+		}
+	})
+	rt := newRuntimeWith(t, Config{PoolSize: 1, SpareParent: parent})
+	rt.Warm(context.Background())
+	spare := rt.waitSpare(t, parent)
+	p := startModule(t, rt, task.ProcessSpec{ID: "first", CgroupsPath: path.Join(parent, "first")}, "spin.wasm")
+	b, err := os.ReadFile(cgroupFile("memory", path.Join(parent, "first"), "cgroup.procs"))
+	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(p.Pid()) {
+		t.Fatalf("first container's cgroup holds %q (%v), want its worker %d", b, err, p.Pid())
+	}
+	if _, err := os.Stat(cgroupFile("memory", spare, "")); !os.IsNotExist(err) {
+		t.Fatalf("spare %s not renamed to the container's cgroup (%v)", spare, err)
+	}
+	killWait(t, p, syscall.SIGKILL)
+	p.Close()
+	rt.Close()
+	if s := spares(t, parent); len(s) != 0 {
+		t.Errorf("spare cgroups left after Close: %v", s)
 	}
 }
