@@ -239,8 +239,21 @@ func newForked(ctx context.Context, o options, remotes *metrics.Remotes) (sandbo
 	if err != nil {
 		return nil, fmt.Errorf("--worker-binary: %w", err)
 	}
+	// What pod servers noted as compiled held for the cache as it was;
+	// opening it may have dropped entries.
+	memo := compiledMemoDir(o.stateDir)
+	if err := os.RemoveAll(memo); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(memo, 0o700); err != nil {
+		return nil, err
+	}
 	return newPodServers(o, abs, remotes), nil
 }
+
+// compiledMemoDir is where pod servers note the modules they compiled into
+// the compile cache (forked.Remembered), so other pods skip that compile.
+func compiledMemoDir(stateDir string) string { return filepath.Join(stateDir, "compiled-modules") }
 
 // listen opens the controller socket, refusing to steal it from a daemon
 // that is still serving it.

@@ -46,6 +46,7 @@ func newPodServers(o options, workerBinary string, remotes *metrics.Remotes) pod
 			"--log-format", o.logFormat,
 			"--containerd-address", o.containerdAddress,
 			"--compile-cache", filepath.Join(o.stateDir, "compile-cache"),
+			"--compiled-memo", compiledMemoDir(o.stateDir),
 			"--worker-binary", workerBinary,
 			"--worker-pool-size", strconv.Itoa(o.workerPoolSize),
 		},
@@ -102,7 +103,7 @@ func (p podServers) Clean(_ context.Context, dir string) error { return forked.R
 type podServerOptions struct {
 	sandbox, socket, dir, netns, cgroupParent string
 	containerdAddress                         string
-	compileCache                              string
+	compileCache, compiledMemo                string
 	workerBinary                              string
 	workerPoolSize                            int
 	logLevel, logFormat                       string
@@ -122,6 +123,7 @@ func podServerMain(args []string) int {
 	fs.StringVar(&o.cgroupParent, "cgroup-parent", "", "the pod's cgroup (CRI's cgroupfs parent of its containers' cgroups)")
 	fs.StringVar(&o.containerdAddress, "containerd-address", "", "containerd's gRPC socket")
 	fs.StringVar(&o.compileCache, "compile-cache", "", "the daemon's compiled-code dir")
+	fs.StringVar(&o.compiledMemo, "compiled-memo", "", "where pod servers note the modules they compiled (shared)")
 	fs.StringVar(&o.workerBinary, "worker-binary", "", "wasm-sandboxer-worker executable")
 	fs.IntVar(&o.workerPoolSize, "worker-pool-size", 2, "idle confined workers kept ready")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level")
@@ -172,7 +174,7 @@ func runPodServer(o podServerOptions) (retErr error) {
 	m := metrics.New(metrics.RuntimeForked)
 	m.CompileCache(rt.CacheStats)
 	frt, err := forked.New(forked.Config{WorkerBinary: o.workerBinary, StateDir: o.dir, CacheDir: o.compileCache,
-		Compiler: forked.Remembered(rt), NetNS: o.netns, PoolSize: o.workerPoolSize, SpareParent: o.cgroupParent})
+		Compiler: forked.Remembered(rt, o.compiledMemo), NetNS: o.netns, PoolSize: o.workerPoolSize, SpareParent: o.cgroupParent})
 	if err != nil {
 		return fmt.Errorf("forked runtime: %w", err)
 	}

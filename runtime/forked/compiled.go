@@ -2,7 +2,12 @@ package forked
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
+
+	"github.com/containerd/log"
 )
 
 // Remembered returns a Compiler that compiles each module (and memory
@@ -11,8 +16,15 @@ import (
 // (a pod server's runtime frees it: runtime/wazero.WithUnusedModules(0)).
 // A module whose disk entry was evicted since is compiled by its worker,
 // which says so in the log.
-func Remembered(c Compiler) Compiler {
-	return &remembered{c: c, done: map[compileKey]bool{}}
+//
+// With dir set, what it remembers is also kept there, one empty file per
+// module and limit, and looked up there: pod servers share dir, so a pod's
+// first container skips a compile another pod's did (which reads the
+// machine code back from the disk cache to find it there: 60–70 ms for the
+// 3 MB Go demo module, as much as its worker's own read). The daemon
+// empties dir when it starts (its cache may have dropped entries then).
+func Remembered(c Compiler, dir string) Compiler {
+	return &remembered{c: c, dir: dir, done: map[compileKey]bool{}}
 }
 
 type compileKey struct {
@@ -22,6 +34,7 @@ type compileKey struct {
 
 type remembered struct {
 	c    Compiler
+	dir  string
 	mu   sync.Mutex
 	done map[compileKey]bool
 }
@@ -37,14 +50,44 @@ func (r *remembered) Compile(ctx context.Context, digest, name string, bin []byt
 	if ok {
 		return nil
 	}
+	file := r.file(k)
+	if file != "" {
+		if _, err := os.Stat(file); err == nil {
+			r.remember(k)
+			return nil
+		}
+	}
 	if err := r.c.Compile(ctx, digest, name, bin, limitPages); err != nil {
 		return err
 	}
+	r.remember(k)
+	if file != "" {
+		if err := os.WriteFile(file, nil, 0o600); err != nil {
+			log.G(ctx).WithError(err).WithField("module", name).Debug("compiled module not noted for other pods")
+		}
+	}
+	return nil
+}
+
+func (r *remembered) remember(k compileKey) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if len(r.done) >= maxRemembered {
 		r.done = map[compileKey]bool{}
 	}
 	r.done[k] = true
-	r.mu.Unlock()
-	return nil
+}
+
+// file is k's file in dir, or "" without a dir or for a digest that is not
+// a plain name (they are "sha256:<hex>", ours or the image's).
+func (r *remembered) file(k compileKey) string {
+	if r.dir == "" || k.digest == "" || len(k.digest) > 200 {
+		return ""
+	}
+	for _, c := range k.digest {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == ':' || c == '-' || c == '_') {
+			return ""
+		}
+	}
+	return filepath.Join(r.dir, k.digest+"-"+strconv.FormatUint(uint64(k.limitPages), 10))
 }

@@ -75,7 +75,9 @@ type Runtime struct {
 	spareParent string
 	closed      bool
 	refills     sync.WaitGroup
-	refillTimer *time.Timer // refillLater's
+	refillTimer *time.Timer   // refillLater's
+	refilling   int           // refill goroutines running
+	changed     chan struct{} // changedLocked's
 	// testHook is set by tests only: workers then run the confinement hook.
 	testHook bool
 }
@@ -235,9 +237,22 @@ func (w *worker) cleanup() {
 }
 
 // take returns an idle worker, or starts one; either way the pool is
-// topped up in the background.
+// topped up in the background. With the pool empty while it is being
+// refilled (a pod's first container, as the pod server warms its pool), it
+// waits for the worker already starting rather than start one more: that
+// one is ready sooner, and a third start on 2 cores slowed all of them.
 func (r *Runtime) take(ctx context.Context) (*worker, error) {
 	r.mu.Lock()
+	for len(r.idle) == 0 && r.refilling > 0 && !r.closed {
+		ch := r.changedLocked()
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		r.mu.Lock()
+	}
 	var w *worker
 	if len(r.idle) > 0 {
 		w, r.idle = r.idle[0], r.idle[1:]
@@ -281,13 +296,33 @@ func (r *Runtime) Warm(ctx context.Context) {
 	refill := r.cfg.PoolSize > 0 && !r.closed
 	if refill {
 		r.refills.Add(1)
+		r.refilling++
 	}
 	r.mu.Unlock()
 	if refill {
 		go func() {
 			defer r.refills.Done()
 			r.refill(context.WithoutCancel(ctx))
+			r.mu.Lock()
+			r.refilling--
+			r.notifyLocked()
+			r.mu.Unlock()
 		}()
+	}
+}
+
+// changedLocked is closed when a worker joins the pool or a refill ends.
+func (r *Runtime) changedLocked() <-chan struct{} {
+	if r.changed == nil {
+		r.changed = make(chan struct{})
+	}
+	return r.changed
+}
+
+func (r *Runtime) notifyLocked() {
+	if r.changed != nil {
+		close(r.changed)
+		r.changed = nil
 	}
 }
 
@@ -313,6 +348,7 @@ func (r *Runtime) refill(ctx context.Context) {
 			return
 		}
 		r.idle = append(r.idle, w)
+		r.notifyLocked()
 		r.mu.Unlock()
 	}
 }

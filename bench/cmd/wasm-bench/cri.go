@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -34,8 +35,13 @@ func (r *runner) fig7(ctx context.Context) error {
 		logf("figure 7: %s, %d pods", h.row, r.sz.cri)
 		var lat []time.Duration
 		var runErr error
+		st := newSteps()
 		for i := range r.sz.cri + 1 { // the first is a warm-up
-			d, err := r.criPod(ctx, rs, fmt.Sprintf("f7-%s-%d", slug(h.row), i), h.handler, h.image, h.args)
+			rec := st
+			if i == 0 {
+				rec = nil
+			}
+			d, err := r.criPod(ctx, rs, fmt.Sprintf("f7-%s-%d", slug(h.row), i), h.handler, h.image, h.args, rec)
 			if err != nil {
 				runErr = err
 				break
@@ -44,30 +50,41 @@ func (r *runner) fig7(ctx context.Context) error {
 				lat = append(lat, d)
 			}
 		}
-		f.Rows = append(f.Rows, latencyRow(h.row, lat, runErr))
+		row := latencyRow(h.row, lat, runErr)
+		row.Steps = st.summaries()
+		f.Rows = append(f.Rows, row)
 	}
 	f.SetRatios(rowRunc)
 	return nil
 }
 
-func (r *runner) criPod(ctx context.Context, rs cri.RuntimeServiceClient, name, handler, image string, args []string) (time.Duration, error) {
+// criCgroupRoot is where figure 7's pods get their cgroups, as kubelet's
+// cgroupfs driver gives each pod one (/kubepods/<qos>/pod<uid>) and CRI
+// makes the containers' cgroups in it.
+const criCgroupRoot = "/wasm-bench"
+
+func (r *runner) criPod(ctx context.Context, rs cri.RuntimeServiceClient, name, handler, image string, args []string, st *steps) (time.Duration, error) {
+	cgroupParent := criCgroupRoot + "/pod-" + name
 	podCfg := &cri.PodSandboxConfig{
 		Metadata:     &cri.PodSandboxMetadata{Name: name, Namespace: "bench", Uid: name},
 		LogDirectory: filepath.Join(r.dir, "logs", name),
-		Linux:        &cri.LinuxPodSandboxConfig{},
+		Linux:        &cri.LinuxPodSandboxConfig{CgroupParent: cgroupParent},
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	st.begin()
 	t0 := time.Now()
 	pod, err := rs.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: podCfg, RuntimeHandler: handler})
 	if err != nil {
 		return 0, fmt.Errorf("RunPodSandbox (handler %q): %w", handler, err)
 	}
+	st.mark(stepRunPod)
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		rs.StopPodSandbox(ctx, &cri.StopPodSandboxRequest{PodSandboxId: pod.PodSandboxId})
 		rs.RemovePodSandbox(ctx, &cri.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId})
+		removeCgroups(cgroupParent) // kubelet's job; the pod's are gone by now
 	}()
 	c, err := rs.CreateContainer(ctx, &cri.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, SandboxConfig: podCfg,
 		Config: &cri.ContainerConfig{Metadata: &cri.ContainerMetadata{Name: "c"}, Image: &cri.ImageSpec{Image: image},
@@ -75,22 +92,38 @@ func (r *runner) criPod(ctx context.Context, rs cri.RuntimeServiceClient, name, 
 	if err != nil {
 		return 0, fmt.Errorf("CreateContainer: %w", err)
 	}
+	st.mark(stepCreateCtr)
 	if _, err := rs.StartContainer(ctx, &cri.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
 		return 0, fmt.Errorf("StartContainer: %w", err)
 	}
+	st.mark(stepStartCtr)
 	for {
-		st, err := rs.ContainerStatus(ctx, &cri.ContainerStatusRequest{ContainerId: c.ContainerId})
+		cs, err := rs.ContainerStatus(ctx, &cri.ContainerStatusRequest{ContainerId: c.ContainerId})
 		if err != nil {
 			return 0, fmt.Errorf("ContainerStatus: %w", err)
 		}
-		switch st.Status.State {
+		switch cs.Status.State {
 		case cri.ContainerState_CONTAINER_RUNNING:
-			return time.Since(t0), nil
+			d := time.Since(t0)
+			st.mark(stepRunningCtr)
+			return d, nil
 		case cri.ContainerState_CONTAINER_EXITED:
-			return 0, fmt.Errorf("container exited %d: %s", st.Status.ExitCode, st.Status.Message)
+			return 0, fmt.Errorf("container exited %d: %s", cs.Status.ExitCode, cs.Status.Message)
 		}
 		if time.Since(t0) > time.Minute {
 			return 0, fmt.Errorf("not running after a minute")
 		}
+	}
+}
+
+// removeCgroups removes cgroup p (cgroupfs path) from every hierarchy it
+// is in, best effort: what kubelet does with a pod's cgroup once the pod is
+// gone. The pod's containers' cgroups must be gone already.
+func removeCgroups(p string) {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", p))
+	dirs = append(dirs, filepath.Join("/sys/fs/cgroup", p))
+	for _, d := range dirs {
+		os.Remove(d)
+		os.Remove(filepath.Dir(d)) // the bench's root, once empty
 	}
 }

@@ -337,7 +337,7 @@ func (ct *container) removeTimed(ctx context.Context, kill bool, st *steps) erro
 		if io := ct.task.IO(); io != nil {
 			io.Wait()
 		}
-		st.mark("io wait")
+		st.mark(stepStdout)
 	}
 	if _, err := ct.task.Delete(ctx); err != nil {
 		errs = append(errs, err)

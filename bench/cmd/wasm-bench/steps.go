@@ -13,17 +13,25 @@ const (
 	stepTask            = "task create"
 	stepStart           = "start"
 	stepExit            = "wait for exit"
+	stepStdout          = "stdout drained"
 	stepTaskDelete      = "task delete"
 	stepContainerDelete = "container + snapshot delete"
 )
 
-var stepNames = []string{stepContainer, stepTask, stepStart, stepExit, "io wait", stepTaskDelete, stepContainerDelete}
+// The steps of figure 7's unit, in order.
+const (
+	stepRunPod     = "RunPodSandbox"
+	stepCreateCtr  = "CreateContainer"
+	stepStartCtr   = "StartContainer"
+	stepRunningCtr = "until RUNNING"
+)
 
 // steps records how long each step of a run took, run after run: where
 // figure 1's time goes. A nil *steps records nothing.
 type steps struct {
-	last time.Time
-	took map[string][]time.Duration
+	last  time.Time
+	took  map[string][]time.Duration
+	order []string // step names as first marked
 }
 
 func newSteps() *steps { return &steps{took: map[string][]time.Duration{}} }
@@ -41,6 +49,9 @@ func (s *steps) mark(name string) {
 		return
 	}
 	now := time.Now()
+	if _, ok := s.took[name]; !ok {
+		s.order = append(s.order, name)
+	}
 	s.took[name] = append(s.took[name], now.Sub(s.last))
 	s.last = now
 }
@@ -48,7 +59,7 @@ func (s *steps) mark(name string) {
 // summaries returns each step's summary in milliseconds, in step order.
 func (s *steps) summaries() []bench.Step {
 	var out []bench.Step
-	for _, name := range stepNames {
+	for _, name := range s.order {
 		if d := s.took[name]; len(d) > 0 {
 			out = append(out, bench.Step{Name: name, Summary: stats.Summarize(bench.Millis(d))})
 		}
