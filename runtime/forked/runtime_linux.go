@@ -377,8 +377,10 @@ func (r *Runtime) start() (_ *worker, retErr error) {
 		return nil, fmt.Errorf("socketpair: %w", err)
 	}
 	ours, theirs := os.NewFile(uintptr(fds[0]), "control"), os.NewFile(uintptr(fds[1]), "control")
-	defer theirs.Close()
 	cmd, err := startWorker(r.cfg.WorkerBinary, theirs, r.cfg.NetNS)
+	// The worker has its own copy now. Ours closed, a worker that dies
+	// before it answers is an EOF below, not a wait forever.
+	theirs.Close()
 	if err != nil {
 		ours.Close()
 		return nil, err

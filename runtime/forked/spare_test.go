@@ -15,7 +15,9 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
@@ -193,5 +195,43 @@ func TestSpareCgroupKnownParent(t *testing.T) {
 	rt.Close()
 	if s := spares(t, parent); len(s) != 0 {
 		t.Errorf("spare cgroups left after Close: %v", s)
+	}
+}
+
+// TestTakeWaitsForRefill: a task arriving while the pool is being warmed
+// takes the worker being started; and when that refill cannot start
+// workers, the task is not left waiting: it fails with the start's error.
+func TestTakeWaitsForRefill(t *testing.T) {
+	rt := newRuntimePool(t, 1)
+	rt.Warm(context.Background())
+	p := startModule(t, rt, task.ProcessSpec{ID: "during-warm"}, "spin.wasm")
+	killWait(t, p, syscall.SIGKILL)
+
+	state := t.TempDir()
+	broken, err := New(Config{WorkerBinary: "/bin/false", StateDir: state, CgroupParent: "wasm-sandboxer-test",
+		PoolSize: 1, Compiler: &countingCompiler{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		broken.Close()
+		unix.Unmount(broken.jobsDir, unix.MNT_DETACH)
+	})
+	broken.Warm(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		rootfs := t.TempDir()
+		os.WriteFile(path.Join(rootfs, "hello.wasm"), []byte("\x00asm\x01\x00\x00\x00"), 0o644)
+		_, err := broken.Prepare(context.Background(), task.ProcessSpec{ID: "x", Rootfs: rootfs,
+			Config: wasispec.Config{Args: []string{"/hello.wasm"}, Cwd: "/"}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "worker") {
+			t.Fatalf("Prepare with workers that cannot start: %v, want an error about the worker", err)
+		}
+	case <-time.After(time.Minute): // a hang guard, not a timing assertion
+		t.Fatal("Prepare still waiting a minute after the refill failed")
 	}
 }
