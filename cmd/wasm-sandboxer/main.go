@@ -42,6 +42,7 @@ type options struct {
 	compileCacheSize  int64
 	workerBinary      string
 	workerPoolSize    int
+	workerPoolIdle    time.Duration
 	forkedSandboxer   string
 	showVersion       bool
 }
@@ -75,6 +76,7 @@ func main() {
 	fs.Int64Var(&o.compileCacheSize, "compile-cache-size", 1<<30, "bytes of compiled code kept on disk under <state-dir>/compile-cache")
 	fs.StringVar(&o.workerBinary, "worker-binary", "", "wasm-sandboxer-worker executable for the forked runtime (default: next to this binary; the forked runtime is off when there is none)")
 	fs.IntVar(&o.workerPoolSize, "worker-pool-size", 2, "idle, already confined workers kept per forked pod (0: start one per task)")
+	fs.DurationVar(&o.workerPoolIdle, "worker-pool-idle", 30*time.Second, "end a forked pod's idle workers once its pool has not been drawn from for this long (0: keep them)")
 	fs.StringVar(&o.forkedSandboxer, "forked-sandboxer", "wasm-forked", "containerd sandboxer (proxy_plugins) name whose pods run in the forked runtime")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {

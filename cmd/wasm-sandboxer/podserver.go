@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd/log"
 
@@ -49,6 +50,7 @@ func newPodServers(o options, workerBinary string, remotes *metrics.Remotes) pod
 			"--compiled-memo", compiledMemoDir(o.stateDir),
 			"--worker-binary", workerBinary,
 			"--worker-pool-size", strconv.Itoa(o.workerPoolSize),
+			"--worker-pool-idle", o.workerPoolIdle.String(),
 		},
 		Stderr: os.Stderr,
 	}}
@@ -106,6 +108,7 @@ type podServerOptions struct {
 	compileCache, compiledMemo                string
 	workerBinary                              string
 	workerPoolSize                            int
+	workerPoolIdle                            time.Duration
 	logLevel, logFormat                       string
 }
 
@@ -126,6 +129,7 @@ func podServerMain(args []string) int {
 	fs.StringVar(&o.compiledMemo, "compiled-memo", "", "where pod servers note the modules they compiled (shared)")
 	fs.StringVar(&o.workerBinary, "worker-binary", "", "wasm-sandboxer-worker executable")
 	fs.IntVar(&o.workerPoolSize, "worker-pool-size", 2, "idle confined workers kept ready")
+	fs.DurationVar(&o.workerPoolIdle, "worker-pool-idle", 0, "end idle workers once the pool has not been drawn from for this long (0: keep them)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	err := fs.Parse(args)
@@ -174,7 +178,8 @@ func runPodServer(o podServerOptions) (retErr error) {
 	m := metrics.New(metrics.RuntimeForked)
 	m.CompileCache(rt.CacheStats)
 	frt, err := forked.New(forked.Config{WorkerBinary: o.workerBinary, StateDir: o.dir, CacheDir: o.compileCache,
-		Compiler: forked.Remembered(rt, o.compiledMemo), NetNS: o.netns, PoolSize: o.workerPoolSize, SpareParent: o.cgroupParent})
+		Compiler: forked.Remembered(rt, o.compiledMemo), NetNS: o.netns, PoolSize: o.workerPoolSize,
+		PoolIdle: o.workerPoolIdle, SpareParent: o.cgroupParent})
 	if err != nil {
 		return fmt.Errorf("forked runtime: %w", err)
 	}

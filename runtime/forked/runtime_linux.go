@@ -53,6 +53,10 @@ type Config struct {
 	// PoolSize is how many idle, confined workers are kept ready. 0 starts
 	// a worker per task.
 	PoolSize int
+	// PoolIdle ends the pool's idle workers once it has not been drawn
+	// from or refilled for that long (0: never). The next task starts a
+	// worker, and the pool fills again behind it.
+	PoolIdle time.Duration
 	// SpareParent is the cgroup (cgroupfs path) its containers' cgroups
 	// will be made in, when known before the first one (the pod's, under
 	// CRI): idle workers wait in spare cgroups there (spare_linux.go). A
@@ -76,6 +80,7 @@ type Runtime struct {
 	closed      bool
 	refills     sync.WaitGroup
 	refillTimer *time.Timer   // refillLater's
+	drainTimer  *time.Timer   // armDrainLocked's
 	refilling   int           // refill goroutines running
 	changed     chan struct{} // changedLocked's
 	// testHook is set by tests only: workers then run the confinement hook.
@@ -190,6 +195,9 @@ func (r *Runtime) Close() {
 	if r.refillTimer != nil {
 		r.refillTimer.Stop()
 	}
+	if r.drainTimer != nil {
+		r.drainTimer.Stop()
+	}
 	r.mu.Unlock()
 	r.refills.Wait()
 	r.mu.Lock()
@@ -257,6 +265,7 @@ func (r *Runtime) take(ctx context.Context) (*worker, error) {
 	if len(r.idle) > 0 {
 		w, r.idle = r.idle[0], r.idle[1:]
 	}
+	r.armDrainLocked()
 	r.mu.Unlock()
 	r.refillLater(ctx)
 	if w != nil {
@@ -311,6 +320,38 @@ func (r *Runtime) Warm(ctx context.Context) {
 	}
 }
 
+// armDrainLocked (re)starts the wait after which the pool's idle workers
+// are ended (Config.PoolIdle).
+func (r *Runtime) armDrainLocked() {
+	if r.cfg.PoolIdle <= 0 || r.closed {
+		return
+	}
+	if r.drainTimer != nil {
+		r.drainTimer.Reset(r.cfg.PoolIdle)
+		return
+	}
+	r.drainTimer = time.AfterFunc(r.cfg.PoolIdle, r.drain)
+}
+
+// drain ends the idle workers of a pool nobody has drawn from for
+// Config.PoolIdle: their memory (a Go runtime and wazero's engine each,
+// docs/performance.md figure 4) is given back.
+func (r *Runtime) drain() {
+	r.mu.Lock()
+	if r.closed { // Close ends them
+		r.mu.Unlock()
+		return
+	}
+	idle := r.idle
+	r.idle = nil
+	r.refills.Add(1) // Close waits for these to be gone
+	r.mu.Unlock()
+	defer r.refills.Done()
+	for _, w := range idle {
+		w.discard()
+	}
+}
+
 // changedLocked is closed when a worker joins the pool or a refill ends.
 func (r *Runtime) changedLocked() <-chan struct{} {
 	if r.changed == nil {
@@ -349,6 +390,7 @@ func (r *Runtime) refill(ctx context.Context) {
 		}
 		r.idle = append(r.idle, w)
 		r.notifyLocked()
+		r.armDrainLocked()
 		r.mu.Unlock()
 	}
 }

@@ -83,7 +83,7 @@ func newRuntimePool(t testing.TB, size int) *Runtime {
 }
 
 // newRuntimeWith is a runtime of the tests' worker, state, cache and cgroup
-// parent, with cfg's pool size and spare parent.
+// parent, with cfg's pool size, idle time and spare parent.
 func newRuntimeWith(t testing.TB, cfg Config) *Runtime {
 	state, err := os.MkdirTemp("", "forked-state")
 	if err != nil {
@@ -96,7 +96,7 @@ func newRuntimeWith(t testing.TB, cfg Config) *Runtime {
 	}
 	t.Cleanup(func() { compiler.Close(context.Background()) })
 	rt, err := New(Config{WorkerBinary: workerBinary, StateDir: state, CacheDir: sharedCacheDir, Compiler: compiler,
-		CgroupParent: "wasm-sandboxer-test", PoolSize: cfg.PoolSize, SpareParent: cfg.SpareParent})
+		CgroupParent: "wasm-sandboxer-test", PoolSize: cfg.PoolSize, SpareParent: cfg.SpareParent, PoolIdle: cfg.PoolIdle})
 	if err != nil {
 		t.Fatal(err)
 	}

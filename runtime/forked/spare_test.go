@@ -235,3 +235,29 @@ func TestTakeWaitsForRefill(t *testing.T) {
 		t.Fatal("Prepare still waiting a minute after the refill failed")
 	}
 }
+
+// TestPoolDrains: a pool not drawn from for PoolIdle ends its idle workers
+// (and their spare cgroups); the next task still runs, and the pool fills
+// again behind it.
+func TestPoolDrains(t *testing.T) {
+	rt := newRuntimeWith(t, Config{PoolSize: 2, PoolIdle: 300 * time.Millisecond})
+	rt.Warm(context.Background())
+	waitIdle := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute) // a hang guard
+		for rt.Idle() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d idle workers after a minute, want %d", rt.Idle(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitIdle(2)
+	waitIdle(0) // drained
+	if n := children(); n != 0 {
+		t.Fatalf("%d worker processes left after the pool drained", n)
+	}
+	p := startModule(t, rt, task.ProcessSpec{ID: "after-drain"}, "spin.wasm")
+	waitIdle(2) // filled again behind it
+	killWait(t, p, syscall.SIGKILL)
+}
