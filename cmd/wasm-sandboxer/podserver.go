@@ -175,10 +175,14 @@ func runPodServer(o podServerOptions) (retErr error) {
 		return err
 	}
 	defer rt.Close(context.Background())
+	memo := forked.Remembered(rt, o.compiledMemo)
 	m := metrics.New(metrics.RuntimeForked)
-	m.CompileCache(rt.CacheStats)
+	m.CompileCache(func() (hits, misses uint64) {
+		h, mi := rt.CacheStats()
+		return h + memo.Hits(), mi
+	})
 	frt, err := forked.New(forked.Config{WorkerBinary: o.workerBinary, StateDir: o.dir, CacheDir: o.compileCache,
-		Compiler: forked.Remembered(rt, o.compiledMemo), NetNS: o.netns, PoolSize: o.workerPoolSize,
+		Compiler: memo, NetNS: o.netns, PoolSize: o.workerPoolSize,
 		PoolIdle: o.workerPoolIdle, SpareParent: o.cgroupParent})
 	if err != nil {
 		return fmt.Errorf("forked runtime: %w", err)

@@ -55,8 +55,9 @@ func TestRememberedAcrossPods(t *testing.T) {
 	if err := Remembered(first, dir).Compile(context.Background(), "sha256:a", "a", nil, 16); err != nil {
 		t.Fatal(err)
 	}
-	if err := Remembered(second, dir).Compile(context.Background(), "sha256:a", "a", nil, 16); err != nil || second.calls != 0 {
-		t.Fatalf("second pod: %v, %d compiles; want the first pod's compile remembered", err, second.calls)
+	memo := Remembered(second, dir)
+	if err := memo.Compile(context.Background(), "sha256:a", "a", nil, 16); err != nil || second.calls != 0 || memo.Hits() != 1 {
+		t.Fatalf("second pod: %v, %d compiles, %d hits; want the first pod's compile remembered, a hit", err, second.calls, memo.Hits())
 	}
 	if err := Remembered(second, dir).Compile(context.Background(), "sha256:a", "a", nil, 8); err != nil || second.calls != 1 {
 		t.Fatalf("another limit: %v, %d compiles; want a compile", err, second.calls)
