@@ -41,6 +41,11 @@ wait_socket() { # path pid name
 write_configs() { # dir
 	local d=$1
 	mkdir -p "$d/cni/net.d" "$d/root" "$d/state" "$d/sandboxer" "$d/opt"
+	# containerd's state (bundles, fifos, sockets) lives in memory, as its
+	# default /run/containerd does on a node: a tmpfs of its own, which
+	# stop unmounts with the rest. Its root (images, snapshots, metadata)
+	# stays on disk, as /var/lib/containerd does.
+	mountpoint -q "$d/state" || mount -t tmpfs -o mode=0711,size=1g tmpfs "$d/state"
 	# A bridge network with host-local IPAM, as a node's pod network would
 	# be; loopback for every pod. No masquerading: nothing leaves the host.
 	cat >"$d/cni/net.d/10-wasmtest.conflist" <<EOF

@@ -6,8 +6,9 @@
 // only after a shim died. With the record there, `delete` has nothing to
 // clean and only prints the recorded answer; without it, the task's
 // endpoint went away with the task still in it and `delete` cleans up.
-// The package uses the standard library alone: the runtime binary that
-// reads it must start in about a millisecond.
+// The runtime binary (cmd/containerd-shim-wasm-v1/front/main.c, in C, so
+// that it starts in half a millisecond) reads File by name and bounds it as
+// Read does.
 package deletemark
 
 import (

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,26 +107,50 @@ func latencyRow(name string, d []time.Duration, err error) *bench.Row {
 
 func settle() { time.Sleep(settleGap) }
 
-// fig1: start to exit of the small program through containerd.
+// fig1: start to exit of the small program through containerd. The modes
+// take turns, one run each in a round, the first mode of a round rotating:
+// a drift of the machine's load (other tenants of the VM) then reaches
+// every row alike instead of whichever row ran while it lasted.
 func (r *runner) fig1(ctx context.Context, modes ...mode) error {
 	f := r.figure(1, "start to exit, containerd", "ms", "",
-		"create container + task, start, wait, delete through containerd's Go client, small program (hello.wasm; native demo for runc); ratio to runc")
-	for _, m := range modes {
-		logf("figure 1: %s, %d runs", m.row, r.sz.latency)
+		"create container + task, start, wait, delete through containerd's Go client, small program (hello.wasm; native demo for runc); modes interleaved run by run; ratio to runc")
+	pods := make([]*pod, len(modes))
+	sts := make([]*steps, len(modes))
+	lat := make([][]time.Duration, len(modes))
+	errs := make([]error, len(modes))
+	for j, m := range modes {
 		p, err := r.newPod(ctx, m, "fig1-"+slug(m.row))
 		if err != nil {
 			return err
 		}
-		st := newSteps()
-		d, err := bench.Repeat(r.sz.latency, settle, func(i int) error {
-			rec := st
-			if i < 0 { // the warm-up is not a sample
-				rec = nil
+		pods[j], sts[j] = p, newSteps()
+		settle()
+		// The warm-up is not a sample.
+		errs[j] = r.runTimed(ctx, m, p, fmt.Sprintf("f1-%s-0", slug(m.row)), io.Discard, nil)
+	}
+	names := make([]string, len(modes))
+	for j, m := range modes {
+		names[j] = m.row
+	}
+	logf("figure 1: %s; %d runs each, interleaved", strings.Join(names, ", "), r.sz.latency)
+	for i := range r.sz.latency {
+		for k := range modes {
+			j := (i + k) % len(modes)
+			if errs[j] != nil {
+				continue
 			}
-			return r.runTimed(ctx, m, p, fmt.Sprintf("f1-%s-%d", slug(m.row), i+1), io.Discard, rec)
-		})
-		row := latencyRow(m.row, d, err)
-		row.Steps = st.summaries()
+			settle()
+			start := time.Now()
+			if err := r.runTimed(ctx, modes[j], pods[j], fmt.Sprintf("f1-%s-%d", slug(modes[j].row), i+1), io.Discard, sts[j]); err != nil {
+				errs[j] = fmt.Errorf("run %d: %w", i, err)
+				continue
+			}
+			lat[j] = append(lat[j], time.Since(start))
+		}
+	}
+	for j, m := range modes {
+		row := latencyRow(m.row, lat[j], errs[j])
+		row.Steps = sts[j].summaries()
 		f.Rows = append(f.Rows, row)
 	}
 	f.SetRatios(rowRunc)

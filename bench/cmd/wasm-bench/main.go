@@ -44,9 +44,11 @@ var (
 )
 
 // settleGap is the idle time before each timed run of figures 1 and 2,
-// every row alike: a warm pool refills in it, as it would between the
-// starts of a node that is not saturated (figure 3 has no gap).
-const settleGap = 40 * time.Millisecond
+// every row alike: a warm pool refills in it (30 ms of refill delay, a
+// worker start, its spare cgroup: 60–80 ms after the run), as it would
+// between the starts of a node that is not saturated, and no row's
+// background work lands in the next row's run (figure 3 has no gap).
+const settleGap = 100 * time.Millisecond
 
 func main() {
 	top := flag.String("top", "..", "the repository (hack/devenv.sh)")
