@@ -43,6 +43,23 @@ func (r *Runtime) waitSpare(t *testing.T, parent string) string {
 	}
 }
 
+// expectWorkerIn fails unless cgroup cg holds p's worker and nothing else.
+func expectWorkerIn(t *testing.T, cg string, p task.Process) {
+	t.Helper()
+	b, err := os.ReadFile(cgroupFile("memory", cg, "cgroup.procs"))
+	if err != nil || !slices.Equal(strings.Fields(string(b)), []string{strconv.Itoa(p.Pid())}) {
+		t.Fatalf("cgroup %s holds %q (%v), want the worker %d", cg, b, err, p.Pid())
+	}
+}
+
+// expectGone fails while cgroup cg exists.
+func expectGone(t *testing.T, cg, why string) {
+	t.Helper()
+	if _, err := os.Stat(cgroupFile("memory", cg, "")); !os.IsNotExist(err) {
+		t.Fatalf("cgroup %s still there %s (%v)", cg, why, err)
+	}
+}
+
 // spares lists the spare cgroups under parent (memory hierarchy).
 func spares(t *testing.T, parent string) []string {
 	t.Helper()
@@ -99,12 +116,8 @@ func TestSpareCgroup(t *testing.T) {
 	res := &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}, Pids: &specs.LinuxPids{Limit: &pids}}
 	p := run("third", parent, res)
 	cg := path.Join(parent, "third")
-	if got := procs(cg); !slices.Equal(got, []string{strconv.Itoa(p.Pid())}) {
-		t.Fatalf("cgroup %s holds %v, want the worker %d", cg, got, p.Pid())
-	}
-	if _, err := os.Stat(cgroupFile("memory", spare, "")); !os.IsNotExist(err) {
-		t.Fatalf("spare %s still there after its worker took a task (%v)", spare, err)
-	}
+	expectWorkerIn(t, cg, p)
+	expectGone(t, spare, "after its worker took a task")
 	read := func(ctl, file string) int64 {
 		b, err := os.ReadFile(cgroupFile(ctl, cg, file))
 		if err != nil {
@@ -130,19 +143,13 @@ func TestSpareCgroup(t *testing.T) {
 	}
 	killWait(t, p, syscall.SIGKILL)
 	p.Close()
-	if _, err := os.Stat(cgroupFile("memory", cg, "")); !os.IsNotExist(err) {
-		t.Errorf("cgroup %s left after its worker is gone (%v)", cg, err)
-	}
+	expectGone(t, cg, "after its worker is gone")
 
 	// Elsewhere: a cgroup of its own; the spare it waited in goes.
 	spare = rt.waitSpare(t, parent)
 	q := run("elsewhere", other, nil)
-	if got := procs(path.Join(other, "elsewhere")); !slices.Equal(got, []string{strconv.Itoa(q.Pid())}) {
-		t.Fatalf("cgroup %s/elsewhere holds %v, want the worker %d", other, got, q.Pid())
-	}
-	if _, err := os.Stat(cgroupFile("memory", spare, "")); !os.IsNotExist(err) {
-		t.Fatalf("spare %s still there after its worker moved out (%v)", spare, err)
-	}
+	expectWorkerIn(t, path.Join(other, "elsewhere"), q)
+	expectGone(t, spare, "after its worker moved out")
 	killWait(t, q, syscall.SIGKILL)
 	q.Close()
 
@@ -183,13 +190,8 @@ func TestSpareCgroupKnownParent(t *testing.T) {
 	rt.Warm(context.Background())
 	spare := rt.waitSpare(t, parent)
 	p := startModule(t, rt, task.ProcessSpec{ID: "first", CgroupsPath: path.Join(parent, "first")}, "spin.wasm")
-	b, err := os.ReadFile(cgroupFile("memory", path.Join(parent, "first"), "cgroup.procs"))
-	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(p.Pid()) {
-		t.Fatalf("first container's cgroup holds %q (%v), want its worker %d", b, err, p.Pid())
-	}
-	if _, err := os.Stat(cgroupFile("memory", spare, "")); !os.IsNotExist(err) {
-		t.Fatalf("spare %s not renamed to the container's cgroup (%v)", spare, err)
-	}
+	expectWorkerIn(t, path.Join(parent, "first"), p)
+	expectGone(t, spare, "instead of renamed to the container's cgroup")
 	killWait(t, p, syscall.SIGKILL)
 	p.Close()
 	rt.Close()
@@ -253,9 +255,13 @@ func TestPoolDrains(t *testing.T) {
 		}
 	}
 	waitIdle(2)
-	waitIdle(0) // drained
-	if n := children(); n != 0 {
-		t.Fatalf("%d worker processes left after the pool drained", n)
+	waitIdle(0) // drained: the workers are being ended
+	deadline := time.Now().Add(time.Minute) // a hang guard
+	for children() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d worker processes left a minute after the pool drained", children())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	p := startModule(t, rt, task.ProcessSpec{ID: "after-drain"}, "spin.wasm")
 	waitIdle(2) // filled again behind it
