@@ -255,7 +255,8 @@ func TestPoolDrains(t *testing.T) {
 		}
 	}
 	waitIdle(2)
-	waitIdle(0)                             // drained: the workers are being ended
+	// Drained: its workers are being ended.
+	waitIdle(0)
 	deadline := time.Now().Add(time.Minute) // a hang guard
 	for children() != 0 {
 		if time.Now().After(deadline) {
