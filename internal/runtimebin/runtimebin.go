@@ -11,7 +11,7 @@
 //     this container) and prints bootstrap data pointing containerd at the
 //     daemon's task API v3 endpoint;
 //   - delete: cleans up after a task whose daemon connection dropped with
-//     the task still in it (its rootfs mount, its one-task sandbox);
+//     the task still in it (its one-task sandbox) and reports it exited;
 //
 // and it keeps the runtime resolvable, so containerd does not drop tasks on
 // its own restart.
@@ -25,14 +25,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	api "github.com/containerd/containerd/api/services/sandbox/v1"
 	"github.com/containerd/containerd/api/types"
-	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/errdefs"
@@ -143,21 +141,11 @@ func criSandboxID() string {
 	return spec.Annotations[annotationCRISandboxID]
 }
 
-// Stop cleans up after a task whose daemon connection dropped: its rootfs
-// was mounted by the daemon and must not stay mounted, and a sandbox made
-// for this one task goes with it when the daemon is back.
+// Stop cleans up after a task whose daemon connection dropped: a sandbox
+// made for this one task goes with it when the daemon is back. Its rootfs,
+// which the daemon mounted, containerd unmounts itself once this returns
+// (binary.Delete, then Bundle.Delete in core/runtime/v2).
 func (manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
-	bundle := ctx.Value(shim.OptsKey{}).(shim.Opts).BundlePath
-	if bundle == "" {
-		var err error
-		if bundle, err = os.Getwd(); err != nil {
-			return shim.StopStatus{}, err
-		}
-	}
-	rootfs := filepath.Join(bundle, "rootfs")
-	if err := mount.UnmountRecursive(rootfs, 0); err != nil {
-		log.G(ctx).WithError(err).WithField("rootfs", rootfs).Warn("unmount rootfs")
-	}
 	shutdownOwnSandbox(ctx, id)
 	log.G(ctx).WithFields(log.Fields{"id": id, "exit": exitDaemonGone}).
 		Warn("the task's endpoint went away with its module (wasm-sandboxer stopped with goroutine-mode modules running, or a forked pod's pod server died): task reported exited")

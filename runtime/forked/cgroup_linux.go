@@ -213,12 +213,12 @@ func loadCgroup(p string, allowance uint64) (cgroup, error) {
 const unifiedRoot = "/sys/fs/cgroup"
 
 // cgroupDirs are cgroup p's directories: one under cgroup v2, one per
-// limiting hierarchy under v1; memory is the one holding the memory
-// controller's files.
-func cgroupDirs(p string) (dirs []string, memory string, err error) {
+// limiting hierarchy under v1; usage is its memory usage file
+// (memory.current, memory.usage_in_bytes), "" without a memory hierarchy.
+func cgroupDirs(p string) (dirs []string, usage string, err error) {
 	if cgroups.Mode() == cgroups.Unified {
 		d := filepath.Join(unifiedRoot, p)
-		return []string{d}, d, nil
+		return []string{d}, filepath.Join(d, "memory.current"), nil
 	}
 	subs, err := hierarchies()
 	if err != nil {
@@ -232,10 +232,10 @@ func cgroupDirs(p string) (dirs []string, memory string, err error) {
 		d := ps.Path(p)
 		dirs = append(dirs, d)
 		if s.Name() == cgroup1.Memory {
-			memory = d
+			usage = filepath.Join(d, "memory.usage_in_bytes")
 		}
 	}
-	return dirs, memory, nil
+	return dirs, usage, nil
 }
 
 // hierarchies is limitingSubsystems, read from the mount table once: the

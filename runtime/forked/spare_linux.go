@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -31,14 +30,18 @@ const sparePrefix = "wasm-spare-"
 // errNotHere says a spare is not in the wanted cgroup's parent.
 var errNotHere = errors.New("spare cgroup is elsewhere")
 
-// spareParentOf is a configured cgroup parent as a spare parent: "" when
-// there is none, or when it is systemd-style (a slice, or slice:prefix:name),
-// which this runtime does not place workers under.
+// spareParentOf is a configured cgroup parent as a spare parent (a
+// cgroupPath): "" when there is none, or when it is systemd-style (a slice,
+// or slice:prefix:name), which this runtime does not place workers under.
 func spareParentOf(parent string) string {
-	if parent == "" || strings.Contains(parent, ":") || strings.HasSuffix(path.Base(parent), ".slice") {
+	if parent == "" || strings.HasSuffix(path.Base(parent), ".slice") {
 		return ""
 	}
-	return path.Clean("/" + parent)
+	p, err := cgroupPath(parent, "", "")
+	if err != nil {
+		return ""
+	}
+	return p
 }
 
 // makeSpare creates spare cgroup name under parent, without limits, and
@@ -71,7 +74,7 @@ func claimSpare(spare, target string, res *specs.LinuxResources) (cgroup, error)
 	if err != nil {
 		return nil, err
 	}
-	to, memDir, err := cgroupDirs(target)
+	to, usage, err := cgroupDirs(target)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +86,7 @@ func claimSpare(spare, target string, res *specs.LinuxResources) (cgroup, error)
 			return nil, fmt.Errorf("rename spare cgroup %s to %s: %w", spare, target, err)
 		}
 	}
-	charged, err := memoryCharged(memDir)
+	charged, err := memoryCharged(usage)
 	if err != nil {
 		return nil, err
 	}
@@ -97,21 +100,19 @@ func claimSpare(spare, target string, res *specs.LinuxResources) (cgroup, error)
 	return cg, nil
 }
 
-// memoryCharged reads the memory charged to a cgroup from its memory
-// directory (memory.usage_in_bytes under v1, memory.current under v2).
-func memoryCharged(memDir string) (uint64, error) {
-	if memDir == "" {
-		return 0, nil // no memory hierarchy: nothing to allow for
+// memoryCharged reads the memory charged to a cgroup from its usage file
+// (cgroupDirs); 0 without a memory hierarchy, or (v2) with the memory
+// controller not enabled for it.
+func memoryCharged(usage string) (uint64, error) {
+	if usage == "" {
+		return 0, nil
 	}
-	for _, f := range []string{"memory.current", "memory.usage_in_bytes"} {
-		b, err := os.ReadFile(filepath.Join(memDir, f))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	b, err := os.ReadFile(usage)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
 	}
-	return 0, fmt.Errorf("no memory usage file in %s", memDir)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 }
