@@ -79,7 +79,8 @@ type Runtime struct {
 	spareParent string
 	closed      bool
 	refills     sync.WaitGroup
-	refillTimer *time.Timer   // refillLater's
+	refillTimer *time.Timer // refillLater's
+	refillCtx   context.Context
 	drainTimer  *time.Timer   // armDrainLocked's
 	refilling   int           // refill goroutines running
 	changed     chan struct{} // changedLocked's
@@ -290,12 +291,18 @@ func (r *Runtime) refillLater(ctx context.Context) {
 	if r.cfg.PoolSize == 0 || r.closed {
 		return
 	}
+	// The refill logs in the context of the take that last put it off.
+	r.refillCtx = context.WithoutCancel(ctx)
 	if r.refillTimer != nil {
 		r.refillTimer.Reset(refillDelay)
 		return
 	}
-	ctx = context.WithoutCancel(ctx)
-	r.refillTimer = time.AfterFunc(refillDelay, func() { r.Warm(ctx) })
+	r.refillTimer = time.AfterFunc(refillDelay, func() {
+		r.mu.Lock()
+		ctx := r.refillCtx
+		r.mu.Unlock()
+		r.Warm(ctx)
+	})
 }
 
 // Warm tops up the pool of idle workers in the background (a pod server
