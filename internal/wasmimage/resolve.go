@@ -297,6 +297,11 @@ func wasmLayers(sh shape, m ocispec.Manifest) ([]ocispec.Descriptor, error) {
 	for _, l := range m.Layers {
 		switch {
 		case l.MediaType == MediaTypeWasmLayer:
+			// A module is read by digest: a layer without a valid one names
+			// nothing to read.
+			if err := l.Digest.Validate(); err != nil {
+				return nil, fmt.Errorf("%s layer with digest %q: %v: %w", MediaTypeWasmLayer, l.Digest, err, errdefs.ErrInvalidArgument)
+			}
 			wasm = append(wasm, l)
 		case l.MediaType == MediaTypeComponentLayer:
 			return nil, fmt.Errorf("layer %s has media type %q: components are not supported: %w", l.Digest, l.MediaType, errdefs.ErrNotImplemented)
