@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/wasm-sandboxer/wasm-sandboxer/hack/wasm/tiny"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tiny"
 )
 
 // The floor as a Go benchmark, for profiling (figure 2 runs the same code

@@ -8,15 +8,15 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
-	runwazero "github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
+	"github.com/wasm-sandboxer/wasm-sandboxer/engine"
 )
 
 // Floor measures the floor every mode stands on: bare wazero, in process,
 // instantiating and running the precompiled module n times (after one
 // warm-up), stdout discarded. The engine is configured as the daemon's
-// (runwazero.NewEngine), so the compiled code is the same.
+// (engine.New), so the compiled code is the same.
 func Floor(ctx context.Context, module []byte, n int, settle func()) ([]time.Duration, error) {
-	rt, err := runwazero.NewEngine(ctx, wazero.NewCompilationCache())
+	rt, err := engine.New(ctx, wazero.NewCompilationCache())
 	if err != nil {
 		return nil, err
 	}

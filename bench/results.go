@@ -1,6 +1,6 @@
 // Package bench measures wasm-sandboxer side by side with its baselines
 // (bare wazero, runc) in one run and renders the results: the Markdown
-// table, results JSON and the latency plot (statistics: internal/stats).
+// table, results JSON and the latency plot (statistics: internal/testing/stats).
 // The driver is cmd/wasm-bench (make bench, make bench-quick); see
 // docs/performance.md.
 package bench
@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stats"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/stats"
 )
 
 // Results is one run: the machine, and every figure.

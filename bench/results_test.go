@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stats"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/stats"
 )
 
 func TestMarkdown(t *testing.T) {

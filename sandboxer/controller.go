@@ -4,6 +4,9 @@
 package sandboxer
 
 import (
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/imagemodule"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +15,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"runtime"
+	goruntime "runtime"
 	"sync"
 	"time"
 
@@ -68,7 +71,7 @@ type Config struct {
 	// StateDir holds state files and task sockets.
 	StateDir string
 	// Runtime runs the modules of sandboxes in goroutine mode.
-	Runtime task.Runtime
+	Runtime runtime.Runtime
 	// PodServers hosts sandboxes in forked mode, each in a pod server
 	// process; nil when the daemon has no worker binary.
 	PodServers PodServers
@@ -78,7 +81,7 @@ type Config struct {
 	// Publisher forwards task events.
 	Publisher task.Publisher
 	// Images provides modules from image layers (optional).
-	Images task.ImageModules
+	Images imagemodule.Source
 	// TaskServer configures the task endpoints of goroutine-mode sandboxes
 	// (e.g. metrics interceptors).
 	TaskServer []podserver.Option
@@ -474,7 +477,7 @@ func (c *Controller) Platform(ctx context.Context, r *api.ControllerPlatformRequ
 	if _, err := c.get(r.SandboxID); err != nil {
 		return nil, err
 	}
-	return &api.ControllerPlatformResponse{Platform: &types.Platform{OS: "linux", Architecture: runtime.GOARCH}}, nil
+	return &api.ControllerPlatformResponse{Platform: &types.Platform{OS: "linux", Architecture: goruntime.GOARCH}}, nil
 }
 
 // Stop ends every task of the sandbox and marks it not ready. The task

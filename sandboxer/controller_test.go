@@ -17,14 +17,14 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
 )
 
 // noRuntime refuses every module: these tests exercise the sandbox
 // lifecycle, not modules (task/tasktest does).
 type noRuntime struct{}
 
-func (noRuntime) Prepare(context.Context, task.ProcessSpec) (task.Process, error) {
+func (noRuntime) Prepare(context.Context, runtime.ProcessSpec) (runtime.Process, error) {
 	return nil, errdefs.ErrNotImplemented
 }
 

@@ -9,6 +9,8 @@ import (
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/errdefs"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
 )
 
 // blockingRuntime's Prepare waits until release is closed, then refuses:
@@ -18,7 +20,7 @@ type blockingRuntime struct {
 	release chan struct{}
 }
 
-func (r *blockingRuntime) Prepare(ctx context.Context, spec ProcessSpec) (Process, error) {
+func (r *blockingRuntime) Prepare(ctx context.Context, spec runtime.ProcessSpec) (runtime.Process, error) {
 	close(r.entered)
 	<-r.release
 	return nil, errdefs.ErrUnavailable

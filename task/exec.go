@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
 )
 
 // Exec prepares another module of the container's rootfs to run in the
@@ -75,10 +76,14 @@ func (s *Service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (_ *e
 		}
 	}()
 
-	p, err := s.rt.Prepare(ctx, ProcessSpec{
+	execer, ok := c.init.p.(runtime.Execer)
+	if !ok {
+		return nil, fmt.Errorf("%s: this runtime cannot run another process in a container: %w", what, errdefs.ErrNotImplemented)
+	}
+	p, err := execer.Exec(ctx, runtime.ProcessSpec{
 		ID: r.ID + "/" + r.ExecID, ContainerID: r.ID, Rootfs: c.rootfs, Config: cfg,
 		Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr,
-		Image: s.images, Parent: c.init.p,
+		Image:       s.images,
 		CgroupsPath: linuxOf(&spec).CgroupsPath, Resources: linuxOf(&spec).Resources,
 	})
 	if err != nil {

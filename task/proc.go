@@ -8,6 +8,8 @@ import (
 
 	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/errdefs"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
 )
 
 const (
@@ -19,7 +21,7 @@ const (
 // proc tracks one process of a task: whether it started, and its stdio.
 type proc struct {
 	id, execID            string
-	p                     Process
+	p                     runtime.Process
 	stdin, stdout, stderr string
 
 	// exited is closed once the exit is published: Wait, State and
@@ -31,7 +33,7 @@ type proc struct {
 	paused  bool
 }
 
-func newProc(id, execID string, p Process, stdin, stdout, stderr string) *proc {
+func newProc(id, execID string, p runtime.Process, stdin, stdout, stderr string) *proc {
 	return &proc{id: id, execID: execID, p: p, stdin: stdin, stdout: stdout, stderr: stderr, exited: make(chan struct{})}
 }
 
@@ -55,7 +57,7 @@ func (p *proc) start(ctx context.Context, onStart func()) error {
 	return nil
 }
 
-func (p *proc) status() (tasktypes.Status, Exit) {
+func (p *proc) status() (tasktypes.Status, runtime.Exit) {
 	select {
 	case <-p.exited:
 		return taskStatusStopped, p.p.Exit()
@@ -65,16 +67,16 @@ func (p *proc) status() (tasktypes.Status, Exit) {
 	defer p.mu.Unlock()
 	switch {
 	case p.paused:
-		return tasktypes.Status_PAUSED, Exit{}
+		return tasktypes.Status_PAUSED, runtime.Exit{}
 	case p.started:
-		return taskStatusRunning, Exit{}
+		return taskStatusRunning, runtime.Exit{}
 	}
-	return taskStatusCreated, Exit{}
+	return taskStatusCreated, runtime.Exit{}
 }
 
 // setPaused freezes or thaws a running process.
 func (p *proc) setPaused(ctx context.Context, pause bool) error {
-	pr, ok := p.p.(Pauser)
+	pr, ok := p.p.(runtime.Pauser)
 	if !ok {
 		return fmt.Errorf("pause/resume needs the forked runtime (a module in goroutine mode shares the daemon's process): %w", errdefs.ErrNotImplemented)
 	}

@@ -29,7 +29,9 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/deletemark"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/imagemodule"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
 )
 
 // Publisher forwards task events to containerd. Publish must not block.
@@ -43,14 +45,14 @@ const maxSpecBytes = 4 << 20
 // Service implements taskapi.TTRPCTaskService for one sandbox.
 type Service struct {
 	sandboxID string
-	rt        Runtime
+	rt        runtime.Runtime
 	pub       Publisher
 	// onEmptyShutdown, when set, runs after a Shutdown call finds no task
 	// left: the sandbox was made for one task (the ctr path) and ends
 	// with it.
 	onEmptyShutdown func()
 	// images provides modules from image layers; may be nil.
-	images ImageModules
+	images imagemodule.Source
 
 	mu    sync.Mutex
 	tasks map[string]*container
@@ -69,12 +71,12 @@ func WithShutdownWhenEmpty(fn func()) ServiceOption {
 }
 
 // WithImageModules lets tasks run modules carried as image layers.
-func WithImageModules(im ImageModules) ServiceOption {
+func WithImageModules(im imagemodule.Source) ServiceOption {
 	return func(s *Service) { s.images = im }
 }
 
 // NewService returns the task service of sandbox sandboxID.
-func NewService(sandboxID string, rt Runtime, pub Publisher, opts ...ServiceOption) *Service {
+func NewService(sandboxID string, rt runtime.Runtime, pub Publisher, opts ...ServiceOption) *Service {
 	s := &Service{sandboxID: sandboxID, rt: rt, pub: pub, tasks: map[string]*container{}}
 	for _, o := range opts {
 		o(s)
@@ -195,7 +197,7 @@ func (s *Service) create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	if cfg.Terminal {
 		return nil, fmt.Errorf("task %q: config.json asks for a terminal (process.terminal): WASI modules have no tty: %w", r.ID, errdefs.ErrInvalidArgument)
 	}
-	p, err := s.rt.Prepare(ctx, ProcessSpec{
+	p, err := s.rt.Prepare(ctx, runtime.ProcessSpec{
 		ID: r.ID, ContainerID: r.ID, Rootfs: c.rootfs, Config: cfg,
 		Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr,
 		Image:       s.images,

@@ -14,6 +14,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
 )
 
 // Stats reports the task's resource use (`crictl stats`, `ctr task
@@ -38,7 +40,7 @@ func (s *Service) Stats(ctx context.Context, r *taskapi.StatsRequest) (*taskapi.
 }
 
 func statsOf(ctx context.Context, c *container) (any, error) {
-	st, ok := c.init.p.(Stater)
+	st, ok := c.init.p.(runtime.Stater)
 	if !ok {
 		return nil, fmt.Errorf("the runtime accounts no resources per task: %w", errdefs.ErrNotImplemented)
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
 )
 
 // Update changes a running task's linux.resources (`crictl update`, CRI
@@ -31,7 +33,7 @@ func (s *Service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*em
 	if st, _ := c.init.status(); st == taskStatusStopped {
 		return nil, fmt.Errorf("task %q has exited: cannot update its resources: %w", r.ID, errdefs.ErrFailedPrecondition)
 	}
-	u, ok := c.init.p.(Updater)
+	u, ok := c.init.p.(runtime.Updater)
 	if !ok {
 		return nil, fmt.Errorf("task %q: the runtime cannot update resources: %w", r.ID, errdefs.ErrNotImplemented)
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/events"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/imagemodule"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasmimage"
-	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
 // imageModules reads modules carried as image layers (wasm-layer images,
@@ -20,7 +20,7 @@ type imageModules struct {
 	store wasmimage.Store
 }
 
-var _ task.ImageModules = imageModules{}
+var _ imagemodule.Source = imageModules{}
 
 // containerdClients opens what the daemon and pod servers use of
 // containerd: the task event forwarder (to <address>.ttrpc) and the image
@@ -46,20 +46,20 @@ func newImageModules(address string) (imageModules, interface{ Close() error }, 
 	return imageModules{store: wasmimage.FromClient(c)}, c, nil
 }
 
-func (i imageModules) Module(ctx context.Context, containerID, arg0 string) (task.ImageModule, error) {
+func (i imageModules) Module(ctx context.Context, containerID, arg0 string) (imagemodule.Module, error) {
 	ns, err := namespaces.NamespaceRequired(ctx)
 	if err != nil {
-		return task.ImageModule{}, err
+		return imagemodule.Module{}, err
 	}
 	ctx = namespaces.WithNamespace(ctx, ns)
 	m, err := wasmimage.Resolve(ctx, i.store, containerID, arg0)
 	if errors.Is(err, wasmimage.ErrNotWasmImage) {
-		return task.ImageModule{}, fmt.Errorf("%w: %w", err, errdefs.ErrNotFound)
+		return imagemodule.Module{}, fmt.Errorf("%w: %w", err, errdefs.ErrNotFound)
 	}
 	if err != nil {
-		return task.ImageModule{}, err
+		return imagemodule.Module{}, err
 	}
-	return task.ImageModule{
+	return imagemodule.Module{
 		Digest: m.Digest.String(),
 		Name:   m.Name,
 		Read: func(ctx context.Context) ([]byte, error) {

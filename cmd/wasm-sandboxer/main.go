@@ -28,7 +28,7 @@ import (
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/status"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/version"
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
-	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/goroutine"
 	"github.com/wasm-sandboxer/wasm-sandboxer/sandboxer"
 )
 
@@ -119,7 +119,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("--compile-cache-size: %w", err)
 	}
 	defer cc.Close()
-	rt, err := wazero.New(ctx, wazero.WithCompilationCache(cc.CompilationCache()), wazero.WithAfterCompile(func() {
+	rt, err := goroutine.New(ctx, goroutine.WithCompilationCache(cc.CompilationCache()), goroutine.WithAfterCompile(func() {
 		if err := cc.Sweep(ctx); err != nil {
 			log.G(ctx).WithError(err).Warn("compile cache sweep")
 		}

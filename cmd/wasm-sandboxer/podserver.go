@@ -19,7 +19,7 @@ import (
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/forked"
-	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/goroutine"
 	"github.com/wasm-sandboxer/wasm-sandboxer/sandboxer"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
@@ -170,7 +170,7 @@ func runPodServer(o podServerOptions) (retErr error) {
 	}
 	// Workers read compiled code from the disk cache: the pod server
 	// compiles a module once, to fill it, and keeps none in memory.
-	rt, err := wazero.New(ctx, wazero.WithCompilationCache(cache), wazero.WithUnusedModules(0))
+	rt, err := goroutine.New(ctx, goroutine.WithCompilationCache(cache), goroutine.WithUnusedModules(0))
 	if err != nil {
 		return err
 	}

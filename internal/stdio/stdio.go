@@ -2,17 +2,14 @@
 package stdio
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/containerd/errdefs"
-	"github.com/containerd/fifo"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/errkind"
 )
 
 // Set is a task's opened stdio. Missing paths are an empty stdin and
@@ -73,27 +70,12 @@ func openWriter(path string, timeout time.Duration) (*os.File, error) {
 	}
 }
 
-// Open opens the fifos. Writers are opened blocking: containerd (CRI, ctr)
-// opens the read side before it creates the task, so this returns at once;
-// ctx bounds the wait otherwise.
-func Open(ctx context.Context, stdin, stdout, stderr string) (*Set, error) {
-	return open(stdin, stdout, stderr, func(path string) (io.WriteCloser, error) {
-		fi, err := os.Stat(path)
-		if err != nil {
-			return nil, err // names what is wrong: missing, unreachable...
-		}
-		if fi.Mode()&os.ModeNamedPipe == 0 {
-			return nil, errors.New("not a fifo")
-		}
-		return fifo.OpenFifo(ctx, path, syscall.O_WRONLY, 0)
-	})
-}
-
-// OpenDirect is Open for a process without /proc (a confined worker),
-// where containerd/fifo cannot reopen paths: output fifos are opened with
-// plain open(2), waiting up to timeout for their reader.
+// OpenDirect opens the fifos in a process without /proc (a confined
+// worker), where containerd/fifo cannot reopen paths (the daemon uses
+// internal/fifos): output fifos are opened with plain open(2), waiting up
+// to timeout for their reader.
 func OpenDirect(stdin, stdout, stderr string, timeout time.Duration) (*Set, error) {
-	return open(stdin, stdout, stderr, func(path string) (io.WriteCloser, error) {
+	return OpenWith(stdin, stdout, stderr, func(path string) (io.WriteCloser, error) {
 		f, err := openWriter(path, timeout)
 		if err != nil {
 			return nil, err
@@ -106,8 +88,8 @@ func OpenDirect(stdin, stdout, stderr string, timeout time.Duration) (*Set, erro
 	})
 }
 
-// open opens stdin, and stdout and stderr with openOut.
-func open(stdin, stdout, stderr string, openOut func(string) (io.WriteCloser, error)) (_ *Set, retErr error) {
+// OpenWith opens stdin, and stdout and stderr with openOut.
+func OpenWith(stdin, stdout, stderr string, openOut func(string) (io.WriteCloser, error)) (_ *Set, retErr error) {
 	s := &Set{Stdin: eofReader{}, Stdout: io.Discard, Stderr: io.Discard}
 	defer func() {
 		if retErr != nil {
@@ -117,7 +99,7 @@ func open(stdin, stdout, stderr string, openOut func(string) (io.WriteCloser, er
 	if stdin != "" {
 		r, err := openStdin(stdin)
 		if err != nil {
-			return nil, fmt.Errorf("open stdin %q: %w: %w", stdin, err, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("open stdin %q: %w: %w", stdin, err, errkind.InvalidArgument)
 		}
 		s.stdin = r
 		s.closers = append(s.closers, r)
@@ -133,7 +115,7 @@ func open(stdin, stdout, stderr string, openOut func(string) (io.WriteCloser, er
 		}
 		w, err := openOut(o.path)
 		if err != nil {
-			return nil, fmt.Errorf("open %s %q: %w: %w", o.name, o.path, err, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("open %s %q: %w: %w", o.name, o.path, err, errkind.InvalidArgument)
 		}
 		s.closers = append(s.closers, w)
 		*o.dst = w

@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/fifo"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/fifos"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stdio"
 )
 
@@ -61,7 +62,7 @@ func open(t *testing.T, stdin, stdout, stderr string) *stdio.Set {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	s, err := stdio.Open(ctx, stdin, stdout, stderr)
+	s, err := fifos.Open(ctx, stdin, stdout, stderr)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -318,7 +319,7 @@ func TestCloseStdinKeepsBuffered(t *testing.T) {
 }
 
 func TestOpenEmpty(t *testing.T) {
-	s, err := stdio.Open(context.Background(), "", "", "")
+	s, err := fifos.Open(context.Background(), "", "", "")
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -408,7 +409,7 @@ func TestOpenErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
-			s, err := stdio.Open(ctx, tc.stdin, tc.stdout, tc.stderr)
+			s, err := fifos.Open(ctx, tc.stdin, tc.stdout, tc.stderr)
 			if err == nil {
 				s.Close()
 				if tc.notFifo {
@@ -436,7 +437,7 @@ func TestOpenErrorClosesOpened(t *testing.T) {
 	in, out := mkfifo(t, dir, "in"), mkfifo(t, dir, "out")
 	outR := openReader(t, out)
 	missing := filepath.Join(dir, "missing-stderr")
-	_, err := stdio.Open(context.Background(), in, out, missing)
+	_, err := fifos.Open(context.Background(), in, out, missing)
 	if err == nil || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("Open: err = %v, want an error naming %s", err, missing)
 	}
@@ -480,9 +481,9 @@ func TestOpenNoReader(t *testing.T) {
 			go func() {
 				defer close(done)
 				if tc.stdout {
-					s, err = stdio.Open(ctx, in, p, "")
+					s, err = fifos.Open(ctx, in, p, "")
 				} else {
-					s, err = stdio.Open(ctx, in, "", p)
+					s, err = fifos.Open(ctx, in, "", p)
 				}
 			}()
 			select {

@@ -11,8 +11,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/errkind"
 )
 
 // WasmPageSize is the size of one page of Wasm linear memory.
@@ -67,7 +67,7 @@ func (c Config) MemoryLimitPages() uint32 {
 type StatFunc func(hostPath string) (isDir bool, err error)
 
 // FromSpec validates spec and returns the WASI Config it describes. Errors
-// wrap errdefs.ErrInvalidArgument and name the offending field.
+// wrap errkind.InvalidArgument and name the offending field.
 func FromSpec(spec *specs.Spec, stat StatFunc) (Config, error) {
 	if spec == nil {
 		return Config{}, invalid("spec", "is missing")
@@ -166,7 +166,7 @@ func preopensFrom(mounts []specs.Mount, stat StatFunc) ([]Preopen, error) {
 		if stat != nil {
 			isDir, err := stat(m.Source)
 			if err != nil {
-				return nil, fmt.Errorf("%s.source %q: %w", field, m.Source, errors.Join(err, errdefs.ErrInvalidArgument))
+				return nil, fmt.Errorf("%s.source %q: %w", field, m.Source, errors.Join(err, errkind.InvalidArgument))
 			}
 			if !isDir {
 				continue
@@ -217,7 +217,7 @@ func MemoryLimitFromBytes(limit int64) (uint64, error) {
 }
 
 func invalid(field, msg string) error {
-	return fmt.Errorf("%s %s: %w", field, msg, errdefs.ErrInvalidArgument)
+	return fmt.Errorf("%s %s: %w", field, msg, errkind.InvalidArgument)
 }
 
 func truncate(s string) string {

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	runwazero "github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
-	"github.com/wasm-sandboxer/wasm-sandboxer/task/tasktest"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tasktest"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/goroutine"
 )
 
 // BenchmarkStartToExit compares, in one run, a task's life through the task
@@ -18,7 +18,7 @@ import (
 //	go test -run '^$' -bench StartToExit -benchtime 200x ./runtime/forked/
 func BenchmarkStartToExit(b *testing.B) {
 	b.Run("goroutine", func(b *testing.B) {
-		rt, err := runwazero.New(context.Background())
+		rt, err := goroutine.New(context.Background())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -36,9 +36,7 @@ func BenchmarkStartToExit(b *testing.B) {
 // waitIdle waits until the pool has n idle workers.
 func (r *Runtime) waitIdle(b testing.TB, n int) {
 	for range 2000 {
-		r.mu.Lock()
-		k := len(r.idle)
-		r.mu.Unlock()
+		k := r.Idle()
 		if k >= n {
 			return
 		}

@@ -13,7 +13,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
 )
 
 // TestCompromisedWorker: a worker whose runtime is hijacked (simulated by a
@@ -69,7 +69,7 @@ func hookedRuntime(t *testing.T) *Runtime {
 
 // startRogue starts a worker whose runtime, once in the container's cgroup,
 // does act without end.
-func startRogue(t *testing.T, rt *Runtime, ps task.ProcessSpec, act string) task.Process {
+func startRogue(t *testing.T, rt *Runtime, ps runtime.ProcessSpec, act string) runtime.Process {
 	t.Helper()
 	return startModule(t, rt, ps, "hello.wasm", "WASM_SANDBOXER_TEST_HOOK="+act)
 }
@@ -79,9 +79,9 @@ func startRogue(t *testing.T, rt *Runtime, ps task.ProcessSpec, act string) task
 // could switch off; a neighbour runs on.
 func TestRogueWorkerMemoryLimit(t *testing.T) {
 	rt := hookedRuntime(t)
-	neighbour := startModule(t, rt, task.ProcessSpec{ID: "neighbour"}, "spin.wasm")
+	neighbour := startModule(t, rt, runtime.ProcessSpec{ID: "neighbour"}, "spin.wasm")
 	mem := int64(64 << 20)
-	p := startRogue(t, rt, task.ProcessSpec{ID: "hog", Resources: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}},
+	p := startRogue(t, rt, runtime.ProcessSpec{ID: "hog", Resources: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}},
 		CgroupsPath: fmt.Sprintf("/wasm-sandboxer-test/hog-%d", os.Getpid())}, "alloc")
 	if e := ended(t, p, "rogue allocator (the memory limit should stop it)"); e.Code != 137 {
 		t.Fatalf("rogue allocator: exit %d (%s), want 137 (OOM kill)", e.Code, e.Reason)
@@ -96,7 +96,7 @@ func TestRogueWorkerPidsLimit(t *testing.T) {
 	rt := hookedRuntime(t)
 	pids := int64(24)
 	cgPath := fmt.Sprintf("/wasm-sandboxer-test/threads-%d", os.Getpid())
-	p := startRogue(t, rt, task.ProcessSpec{ID: "threads", Resources: &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}},
+	p := startRogue(t, rt, runtime.ProcessSpec{ID: "threads", Resources: &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}},
 		CgroupsPath: cgPath}, "threads")
 	if e := ended(t, p, "rogue thread maker (the pids limit should stop it)"); e.Code == 0 {
 		t.Fatalf("rogue thread maker exited 0")

@@ -8,10 +8,11 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
-	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/workerproto"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
 )
 
-var _ task.Updater = (*process)(nil)
+var _ runtime.Updater = (*process)(nil)
 
 // container is the init process of p's container (p itself unless p is
 // an exec).
@@ -74,7 +75,7 @@ func (p *process) Update(ctx context.Context, res *specs.LinuxResources) error {
 	c := p.container()
 	c.famMu.Lock()
 	defer c.famMu.Unlock()
-	if err := task.RefuseChanges(c.res, res, "the forked runtime's cgroup has the memory, cpu and pids controllers only", updatable...); err != nil {
+	if err := runtime.RefuseChanges(c.res, res, "the forked runtime's cgroup has the memory, cpu and pids controllers only", updatable...); err != nil {
 		return err
 	}
 	limit := uint64(wasispec.DefaultMemoryLimit)
@@ -98,7 +99,7 @@ func (p *process) Update(ctx context.Context, res *specs.LinuxResources) error {
 			continue
 		default:
 		}
-		if err := x.send(message{MemoryLimit: limit}); err != nil {
+		if err := x.send(workerproto.Message{MemoryLimit: limit}); err != nil {
 			return fmt.Errorf("worker of %s: new memory limit: %w", x.id, err)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wasm-sandboxer/wasm-sandboxer/task/tasktest"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tasktest"
 )
 
 // children counts this process's child processes (workers).

@@ -14,9 +14,9 @@ import (
 	"github.com/tetratelabs/wazero"
 	"golang.org/x/sys/unix"
 
-	runwazero "github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
-	"github.com/wasm-sandboxer/wasm-sandboxer/task"
-	"github.com/wasm-sandboxer/wasm-sandboxer/task/tasktest"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tasktest"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/goroutine"
 )
 
 // workerBinary is wasm-sandboxer-worker, built once for the test binary,
@@ -75,7 +75,7 @@ func buildWorker(out string, tags ...string) error {
 // newRuntime is a forked runtime with a pool of two idle workers, whose
 // compiler (the goroutine runtime) writes the on-disk cache its workers
 // read.
-func newRuntime(t *testing.T) task.Runtime { return newRuntimePool(t, 2) }
+func newRuntime(t *testing.T) runtime.Runtime { return newRuntimePool(t, 2) }
 
 // newRuntimePool is newRuntime with a pool of size workers (0: none).
 func newRuntimePool(t testing.TB, size int) *Runtime {
@@ -90,7 +90,7 @@ func newRuntimeWith(t testing.TB, cfg Config) *Runtime {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(state) })
-	compiler, err := runwazero.New(context.Background(), runwazero.WithCompilationCache(cache))
+	compiler, err := goroutine.New(context.Background(), goroutine.WithCompilationCache(cache))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +112,6 @@ func newRuntimeWith(t testing.TB, cfg Config) *Runtime {
 func TestConformance(t *testing.T) {
 	t.Run("pool", func(t *testing.T) { tasktest.Run(t, newRuntime) })
 	t.Run("no pool", func(t *testing.T) {
-		tasktest.Run(t, func(t *testing.T) task.Runtime { return newRuntimePool(t, 0) })
+		tasktest.Run(t, func(t *testing.T) runtime.Runtime { return newRuntimePool(t, 0) })
 	})
 }

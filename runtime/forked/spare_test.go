@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
-	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
 )
 
 // waitSpare waits until the pool's idle worker waits in a spare cgroup
@@ -27,12 +27,12 @@ func (r *Runtime) waitSpare(t *testing.T, parent string) string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		r.mu.Lock()
+		r.pool.mu.Lock()
 		var spare string
-		if len(r.idle) > 0 {
-			spare = r.idle[0].spare
+		if len(r.pool.idle) > 0 {
+			spare = r.pool.idle[0].spare
 		}
-		r.mu.Unlock()
+		r.pool.mu.Unlock()
 		if spare != "" && path.Dir(spare) == parent {
 			return spare
 		}
@@ -44,7 +44,7 @@ func (r *Runtime) waitSpare(t *testing.T, parent string) string {
 }
 
 // expectWorkerIn fails unless cgroup cg holds p's worker and nothing else.
-func expectWorkerIn(t *testing.T, cg string, p task.Process) {
+func expectWorkerIn(t *testing.T, cg string, p runtime.Process) {
 	t.Helper()
 	b, err := os.ReadFile(cgroupFile("memory", cg, "cgroup.procs"))
 	if err != nil || !slices.Equal(strings.Fields(string(b)), []string{strconv.Itoa(p.Pid())}) {
@@ -93,8 +93,8 @@ func TestSpareCgroup(t *testing.T) {
 			}
 		}
 	})
-	run := func(id, parent string, res *specs.LinuxResources) task.Process {
-		return startModule(t, rt, task.ProcessSpec{ID: id, CgroupsPath: path.Join(parent, id), Resources: res}, "spin.wasm")
+	run := func(id, parent string, res *specs.LinuxResources) runtime.Process {
+		return startModule(t, rt, runtime.ProcessSpec{ID: id, CgroupsPath: path.Join(parent, id), Resources: res}, "spin.wasm")
 	}
 	// The first container shows where containers go; the worker the next
 	// one takes was started before that was known.
@@ -189,7 +189,7 @@ func TestSpareCgroupKnownParent(t *testing.T) {
 	rt := newRuntimeWith(t, Config{PoolSize: 1, SpareParent: parent})
 	rt.Warm(context.Background())
 	spare := rt.waitSpare(t, parent)
-	p := startModule(t, rt, task.ProcessSpec{ID: "first", CgroupsPath: path.Join(parent, "first")}, "spin.wasm")
+	p := startModule(t, rt, runtime.ProcessSpec{ID: "first", CgroupsPath: path.Join(parent, "first")}, "spin.wasm")
 	expectWorkerIn(t, path.Join(parent, "first"), p)
 	expectGone(t, spare, "instead of renamed to the container's cgroup")
 	killWait(t, p, syscall.SIGKILL)
@@ -206,7 +206,7 @@ func TestSpareCgroupKnownParent(t *testing.T) {
 func TestTakeWaitsForRefill(t *testing.T) {
 	rt := newRuntimePool(t, 1)
 	rt.Warm(context.Background())
-	p := startModule(t, rt, task.ProcessSpec{ID: "during-warm"}, "spin.wasm")
+	p := startModule(t, rt, runtime.ProcessSpec{ID: "during-warm"}, "spin.wasm")
 	killWait(t, p, syscall.SIGKILL)
 
 	state := t.TempDir()
@@ -224,7 +224,7 @@ func TestTakeWaitsForRefill(t *testing.T) {
 	go func() {
 		rootfs := t.TempDir()
 		os.WriteFile(path.Join(rootfs, "hello.wasm"), []byte("\x00asm\x01\x00\x00\x00"), 0o644)
-		_, err := broken.Prepare(context.Background(), task.ProcessSpec{ID: "x", Rootfs: rootfs,
+		_, err := broken.Prepare(context.Background(), runtime.ProcessSpec{ID: "x", Rootfs: rootfs,
 			Config: wasispec.Config{Args: []string{"/hello.wasm"}, Cwd: "/"}})
 		done <- err
 	}()
@@ -264,7 +264,7 @@ func TestPoolDrains(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	p := startModule(t, rt, task.ProcessSpec{ID: "after-drain"}, "spin.wasm")
+	p := startModule(t, rt, runtime.ProcessSpec{ID: "after-drain"}, "spin.wasm")
 	waitIdle(2) // filled again behind it
 	killWait(t, p, syscall.SIGKILL)
 }

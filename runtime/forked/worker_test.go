@@ -19,15 +19,15 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/wasm-sandboxer/wasm-sandboxer/hack/wasm/tiny"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tiny"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
-	"github.com/wasm-sandboxer/wasm-sandboxer/task"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
 )
 
 // startModule starts the tiny module (e.g. "spin.wasm") in a worker of rt,
 // with ps's id, resources and cgroup, and env; the process is closed at the
 // end of the test.
-func startModule(t *testing.T, rt task.Runtime, ps task.ProcessSpec, module string, env ...string) task.Process {
+func startModule(t *testing.T, rt runtime.Runtime, ps runtime.ProcessSpec, module string, env ...string) runtime.Process {
 	t.Helper()
 	ps.Rootfs = t.TempDir()
 	if err := os.WriteFile(filepath.Join(ps.Rootfs, module), tiny.Modules()[module], 0o644); err != nil {
@@ -47,19 +47,19 @@ func startModule(t *testing.T, rt task.Runtime, ps task.ProcessSpec, module stri
 
 // ended waits for p to end and returns its exit. The 2 minutes are a hang
 // guard, not a timing assertion.
-func ended(t *testing.T, p task.Process, what string) task.Exit {
+func ended(t *testing.T, p runtime.Process, what string) runtime.Exit {
 	t.Helper()
 	select {
 	case <-p.Done():
 		return p.Exit()
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("%s: still running after 2 minutes", what)
-		return task.Exit{}
+		return runtime.Exit{}
 	}
 }
 
 // killWait sends p sig and waits for it to end.
-func killWait(t *testing.T, p task.Process, sig syscall.Signal) task.Exit {
+func killWait(t *testing.T, p runtime.Process, sig syscall.Signal) runtime.Exit {
 	t.Helper()
 	if err := p.Kill(context.Background(), sig); err != nil {
 		t.Fatalf("kill %v: %v", sig, err)
@@ -68,7 +68,7 @@ func killWait(t *testing.T, p task.Process, sig syscall.Signal) task.Exit {
 }
 
 // stillRunning fails the test if p has ended.
-func stillRunning(t *testing.T, p task.Process, what string) {
+func stillRunning(t *testing.T, p runtime.Process, what string) {
 	t.Helper()
 	select {
 	case <-p.Done():
@@ -124,7 +124,7 @@ func procField(t *testing.T, pid int, field string) string {
 // namespaces, no capabilities, no_new_privs, a seccomp filter, and a root
 // holding only the job dir (rootfs, mounts, fifos) and the compile cache.
 func TestWorkerIsConfined(t *testing.T) {
-	p := startModule(t, newRuntime(t), task.ProcessSpec{ID: "confined"}, "spin.wasm")
+	p := startModule(t, newRuntime(t), runtime.ProcessSpec{ID: "confined"}, "spin.wasm")
 	pid := p.Pid()
 	for _, ns := range []string{"user", "mnt", "pid", "ipc", "uts", "net"} {
 		ours, err := os.Readlink("/proc/self/ns/" + ns)
@@ -170,7 +170,7 @@ func TestWorkerCgroup(t *testing.T) {
 	res := &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}, Pids: &specs.LinuxPids{Limit: &pids},
 		CPU: &specs.LinuxCPU{Quota: &quota, Period: &period}}
 	cgPath := fmt.Sprintf("/wasm-sandboxer-test/cg-%d", os.Getpid())
-	p := startModule(t, newRuntime(t), task.ProcessSpec{ID: "cg", Resources: res, CgroupsPath: cgPath}, "spin.wasm")
+	p := startModule(t, newRuntime(t), runtime.ProcessSpec{ID: "cg", Resources: res, CgroupsPath: cgPath}, "spin.wasm")
 	pid := strconv.Itoa(p.Pid())
 	read := func(file string) string {
 		t.Helper()
@@ -207,8 +207,8 @@ func TestWorkerCgroup(t *testing.T) {
 // 137, and the other worker runs on.
 func TestWorkerKilledFromOutside(t *testing.T) {
 	rt := newRuntime(t)
-	a := startModule(t, rt, task.ProcessSpec{ID: "victim"}, "spin.wasm")
-	b := startModule(t, rt, task.ProcessSpec{ID: "bystander"}, "spin.wasm")
+	a := startModule(t, rt, runtime.ProcessSpec{ID: "victim"}, "spin.wasm")
+	b := startModule(t, rt, runtime.ProcessSpec{ID: "bystander"}, "spin.wasm")
 	if err := syscall.Kill(a.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -227,8 +227,8 @@ func TestWorkerKilledFromOutside(t *testing.T) {
 // TestPauseStopsWorker: Pause stops the worker's threads (kernel state T),
 // Resume lets them run, and a paused worker can still be killed.
 func TestPauseStopsWorker(t *testing.T) {
-	p := startModule(t, newRuntime(t), task.ProcessSpec{ID: "pause"}, "spin.wasm")
-	pr := p.(task.Pauser)
+	p := startModule(t, newRuntime(t), runtime.ProcessSpec{ID: "pause"}, "spin.wasm")
+	pr := p.(runtime.Pauser)
 	if err := pr.Pause(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/bench"
-	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stats"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/stats"
 )
 
 // minAvailable is the memory figure 4 leaves the machine: it stops adding

@@ -15,12 +15,12 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/bench"
-	"github.com/wasm-sandboxer/wasm-sandboxer/hack/wasm/tiny"
-	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stats"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/stats"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tasktest"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tiny"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/forked"
-	runwazero "github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
-	"github.com/wasm-sandboxer/wasm-sandboxer/task"
-	"github.com/wasm-sandboxer/wasm-sandboxer/task/tasktest"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/goroutine"
 )
 
 // run measures every figure asked for, in an order that keeps them apart:
@@ -176,18 +176,18 @@ func (r *runner) fig2(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	compiler, err := runwazero.New(ctx, runwazero.WithCompilationCache(cache))
+	compiler, err := goroutine.New(ctx, goroutine.WithCompilationCache(cache))
 	if err != nil {
 		return err
 	}
 	defer compiler.Close(ctx)
 	rows := []struct {
 		name string
-		rt   func() (task.Runtime, func(), error)
+		rt   func() (runtime.Runtime, func(), error)
 	}{
-		{rowGoroutine, func() (task.Runtime, func(), error) { return compiler, func() {}, nil }},
-		{rowForkedWarm, func() (task.Runtime, func(), error) { return r.forked(dir, cacheDir, compiler, 2) }},
-		{rowForkedCold, func() (task.Runtime, func(), error) { return r.forked(dir, cacheDir, compiler, 0) }},
+		{rowGoroutine, func() (runtime.Runtime, func(), error) { return compiler, func() {}, nil }},
+		{rowForkedWarm, func() (runtime.Runtime, func(), error) { return r.forked(dir, cacheDir, compiler, 2) }},
+		{rowForkedCold, func() (runtime.Runtime, func(), error) { return r.forked(dir, cacheDir, compiler, 0) }},
 	}
 	for i, row := range rows {
 		logf("figure 2: %s, %d runs", row.name, n)
@@ -214,7 +214,7 @@ func (r *runner) fig2(ctx context.Context) error {
 }
 
 // forked is a forked runtime as the daemon makes one (pool of size).
-func (r *runner) forked(dir, cacheDir string, compiler *runwazero.Runtime, size int) (task.Runtime, func(), error) {
+func (r *runner) forked(dir, cacheDir string, compiler *goroutine.Runtime, size int) (runtime.Runtime, func(), error) {
 	state := filepath.Join(dir, fmt.Sprint("forked-", size))
 	rt, err := forked.New(forked.Config{WorkerBinary: filepath.Join(r.out, "bin", "wasm-sandboxer-worker"),
 		StateDir: state, CacheDir: cacheDir, Compiler: compiler, CgroupParent: "wasm-bench", PoolSize: size})

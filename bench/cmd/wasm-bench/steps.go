@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/bench"
-	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stats"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/stats"
 )
 
 // The steps of figure 1's unit, in order.

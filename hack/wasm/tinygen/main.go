@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/wasm-sandboxer/wasm-sandboxer/hack/wasm/tiny"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tiny"
 )
 
 func main() {

@@ -21,9 +21,9 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 	"golang.org/x/sys/unix"
 
-	"github.com/wasm-sandboxer/wasm-sandboxer/hack/wasm/tiny"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/confine"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/confinedfs"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tiny"
 )
 
 func allow(res results, dir, demo string) error {

@@ -1,9 +1,0 @@
-//go:build !workertesthook
-
-package forked
-
-// testHook is nil outside test builds of the worker (-tags workertesthook).
-var testHook func() string
-
-// startHook is nil outside test builds of the worker.
-var startHook func(env []string) (int, bool)
