@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -26,6 +28,39 @@ func TestLinksNoContainerd(t *testing.T) {
 			if strings.HasPrefix(d, b) || (b == "ttrpc" && strings.Contains(d, b)) {
 				t.Errorf("the worker links %s", d)
 			}
+		}
+	}
+}
+
+// BenchmarkExecToHello times what every pool refill pays before a worker
+// can confine itself: exec, the Go runtime's start, every package's init,
+// and main up to reading its hello (given EOF here, so it exits at once).
+// WORKER_BINARY times another build (e.g. an older one) instead:
+//
+//	go test -run '^$' -bench ExecToHello -benchtime 200x ./cmd/wasm-sandboxer-worker/
+func BenchmarkExecToHello(b *testing.B) {
+	bin := os.Getenv("WORKER_BINARY")
+	if bin == "" {
+		bin = filepath.Join(b.TempDir(), "wasm-sandboxer-worker")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("build: %v\n%s", err, out)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		r, w, err := os.Pipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		w.Close()
+		cmd := exec.Command(bin)
+		cmd.ExtraFiles = []*os.File{r} // fd 3: the control socket, at EOF
+		err = cmd.Run()
+		r.Close()
+		if code := cmd.ProcessState.ExitCode(); code != 1 {
+			b.Fatalf("worker exited %d (%v), want 1 (no hello)", code, err)
 		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 // confinement) cannot run programs, make processes or sockets, see host or
 // proc files, mount, chroot, make namespaces, trace, or write its root.
 func TestCompromisedWorker(t *testing.T) {
+	requiresRoot(t)
 	rt := hookedRuntime(t)
 	rt.testHook = true
 	_, err := rt.start()
@@ -78,6 +79,7 @@ func startRogue(t *testing.T, rt *Runtime, ps runtime.ProcessSpec, act string) r
 // stopped by the container's memory cgroup (137), not by anything it
 // could switch off; a neighbour runs on.
 func TestRogueWorkerMemoryLimit(t *testing.T) {
+	requiresRoot(t)
 	rt := hookedRuntime(t)
 	neighbour := startModule(t, rt, runtime.ProcessSpec{ID: "neighbour"}, "spin.wasm")
 	mem := int64(64 << 20)
@@ -93,6 +95,7 @@ func TestRogueWorkerMemoryLimit(t *testing.T) {
 // TestRogueWorkerPidsLimit: a runtime that makes threads without end hits
 // the container's pids limit: it cannot go past it, and it ends.
 func TestRogueWorkerPidsLimit(t *testing.T) {
+	requiresRoot(t)
 	rt := hookedRuntime(t)
 	pids := int64(24)
 	cgPath := fmt.Sprintf("/wasm-sandboxer-test/threads-%d", os.Getpid())

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tasktest"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/testutil"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/goroutine"
 )
@@ -34,9 +35,8 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "runtime/forked tests need root: workers are started in new user, mount and pid namespaces and cgroups")
-		return 1
+	if !testutil.IsRoot() {
+		return m.Run() // each test that needs root skips (requiresRoot)
 	}
 	dir, err := os.MkdirTemp("", "forked-worker")
 	if err != nil {
@@ -85,6 +85,7 @@ func newRuntimePool(t testing.TB, size int) *Runtime {
 // newRuntimeWith is a runtime of the tests' worker, state, cache and cgroup
 // parent, with cfg's pool size, idle time and spare parent.
 func newRuntimeWith(t testing.TB, cfg Config) *Runtime {
+	requiresRoot(t)
 	state, err := os.MkdirTemp("", "forked-state")
 	if err != nil {
 		t.Fatal(err)
@@ -110,8 +111,20 @@ func newRuntimeWith(t testing.TB, cfg Config) *Runtime {
 // TestConformance runs the task conformance table, unchanged, against
 // the forked runtime, with a pool of warm workers and without.
 func TestConformance(t *testing.T) {
-	t.Run("pool", func(t *testing.T) { tasktest.Run(t, newRuntime) })
+	t.Run("pool", func(t *testing.T) { tasktest.Run(t, capabilities, newRuntime) })
 	t.Run("no pool", func(t *testing.T) {
-		tasktest.Run(t, func(t *testing.T) runtime.Runtime { return newRuntimePool(t, 0) })
+		tasktest.Run(t, capabilities, func(t *testing.T) runtime.Runtime { return newRuntimePool(t, 0) })
 	})
+}
+
+// capabilities are what the forked runtime declares to the conformance
+// table: its workers are processes, so SIGSTOP pauses them and their cgroup
+// accounts them.
+var capabilities = tasktest.Capabilities{Pause: true, Stats: true}
+
+// requiresRoot skips a test without root: workers are started in new user,
+// mount and pid namespaces and cgroups.
+func requiresRoot(t testing.TB) {
+	t.Helper()
+	testutil.RequiresRoot(t, "forked workers start in new user, mount and pid namespaces and cgroups")
 }

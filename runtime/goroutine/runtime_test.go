@@ -58,7 +58,7 @@ func prepare(t *testing.T, rt *Runtime, dir, id string, args ...string) *process
 // TestConformance runs the task conformance table against the goroutine
 // runtime.
 func TestConformance(t *testing.T) {
-	tasktest.Run(t, func(t *testing.T) runtime.Runtime { return newRuntime(t, WithCompilationCache(compiled)) })
+	tasktest.Run(t, tasktest.Capabilities{Pause: false, Stats: true}, func(t *testing.T) runtime.Runtime { return newRuntime(t, WithCompilationCache(compiled)) })
 }
 
 // TestSecondContainerDoesNotCompile: the compiled module is cached by the

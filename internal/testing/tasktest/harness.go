@@ -110,6 +110,7 @@ type fixture struct {
 	events *recorder
 	ctx    context.Context
 	rt     runtime.Runtime
+	caps   Capabilities // what the runtime declares (Run)
 }
 
 func newFixture(t *testing.T, newRuntime NewRuntime) *fixture {
