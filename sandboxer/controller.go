@@ -26,38 +26,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/sandboxapi"
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
-// TaskAPIVersion is the task API version served: 3, so containerd talks to
-// the endpoint directly instead of starting a shim binary.
-const TaskAPIVersion = 3
-
-// Sandbox states as containerd's CRI expects them in Status.
-const (
-	StateReady    = "SANDBOX_READY"
-	StateNotReady = "SANDBOX_NOTREADY"
-)
-
 // maxSocketPath is the room a unix socket path has (sun_path less the NUL).
 const maxSocketPath = 107
-
-// AnnotationOwner, set to OwnerTask on Create, marks a sandbox made for a
-// single task by containerd-shim-wasm-v1 (the ctr path): it is shut down
-// when containerd shuts that task down.
-const (
-	AnnotationOwner = "io.wasm-sandboxer.owner"
-	OwnerTask       = "task"
-)
-
-// DefaultSocket is the controller socket of a daemon started without
-// --listen, where its clients look unless told otherwise.
-const DefaultSocket = "/run/wasm-sandboxer/sandboxer.sock"
-
-// InfoOwner is the verbose Status info key holding the sandbox's
-// AnnotationOwner.
-const InfoOwner = "owner"
 
 // AnnotationRuntime on a pod ("goroutine" or "forked") chooses the runtime
 // of its modules, over the sandboxer's default.
@@ -344,7 +319,7 @@ func (c *Controller) newTaskService(st State) *task.Service {
 	if c.cfg.Images != nil {
 		opts = append(opts, task.WithImageModules(c.cfg.Images))
 	}
-	if st.Annotations[AnnotationOwner] == OwnerTask {
+	if st.Annotations[sandboxapi.AnnotationOwner] == sandboxapi.OwnerTask {
 		id, ns := st.ID, st.Namespace
 		opts = append(opts, task.WithShutdownWhenEmpty(func() {
 			ctx := namespaces.WithNamespace(context.Background(), ns)
@@ -464,7 +439,7 @@ func (c *Controller) Start(ctx context.Context, r *api.ControllerStartRequest) (
 		Pid:       0,
 		CreatedAt: timestamppb.New(sb.state.CreatedAt),
 		Address:   sb.state.Address,
-		Version:   TaskAPIVersion,
+		Version:   sandboxapi.TaskAPIVersion,
 	}, nil
 }
 
@@ -535,13 +510,13 @@ func (c *Controller) Status(ctx context.Context, r *api.ControllerStatusRequest)
 	sb.mu.Unlock()
 	resp := &api.ControllerStatusResponse{
 		SandboxID: st.ID,
-		State:     StateNotReady,
+		State:     sandboxapi.StateNotReady,
 		CreatedAt: timestamppb.New(st.CreatedAt),
 		Address:   st.Address,
-		Version:   TaskAPIVersion,
+		Version:   sandboxapi.TaskAPIVersion,
 	}
 	if st.Phase == PhaseReady {
-		resp.State = StateReady
+		resp.State = sandboxapi.StateReady
 	}
 	if !st.ExitedAt.IsZero() {
 		resp.ExitedAt = timestamppb.New(st.ExitedAt)
@@ -553,11 +528,11 @@ func (c *Controller) Status(ctx context.Context, r *api.ControllerStatusRequest)
 			tasks = "unknown: " + err.Error()
 		}
 		resp.Info = map[string]string{
-			"phase":   string(st.Phase),
-			"tasks":   tasks,
-			"netns":   st.NetNSPath,
-			InfoOwner: st.Annotations[AnnotationOwner],
-			"mode":    string(st.Mode),
+			"phase":              string(st.Phase),
+			"tasks":              tasks,
+			"netns":              st.NetNSPath,
+			sandboxapi.InfoOwner: st.Annotations[sandboxapi.AnnotationOwner],
+			"mode":               string(st.Mode),
 		}
 	}
 	return resp, nil

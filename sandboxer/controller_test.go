@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/sandboxapi"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
@@ -102,14 +103,14 @@ func dialTask(t *testing.T, address string) error {
 func TestLifecycle(t *testing.T) {
 	c := newController(t, stateDir(t), nil)
 	r := mustStart(t, c, "pod1", nil)
-	if r.Version != TaskAPIVersion || !strings.HasPrefix(r.Address, "ttrpc+unix:///") {
+	if r.Version != sandboxapi.TaskAPIVersion || !strings.HasPrefix(r.Address, "ttrpc+unix:///") {
 		t.Fatalf("start response %+v", r)
 	}
 	if err := dialTask(t, r.Address); !errdefs.IsNotFound(errgrpc.ToNative(err)) {
 		t.Fatalf("task endpoint: %v, want NotFound for an unknown task", err)
 	}
 	st, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "pod1", Verbose: true})
-	if err != nil || st.State != StateReady || st.Address != r.Address || st.Version != 3 || st.Info["netns"] != "/var/run/netns/pod1" {
+	if err != nil || st.State != sandboxapi.StateReady || st.Address != r.Address || st.Version != 3 || st.Info["netns"] != "/var/run/netns/pod1" {
 		t.Fatalf("status %+v, %v", st, err)
 	}
 	p, err := c.Platform(bg(), &api.ControllerPlatformRequest{SandboxID: "pod1"})
@@ -138,7 +139,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("wait response %+v", w)
 	}
 	st, _ = c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "pod1"})
-	if st.State != StateNotReady {
+	if st.State != sandboxapi.StateNotReady {
 		t.Fatalf("state after stop %q", st.State)
 	}
 	// The endpoint stays up after Stop: containerd still deletes tasks.
@@ -187,7 +188,7 @@ func TestUnknownAndDuplicateIDs(t *testing.T) {
 		}
 	}
 	// The good sandbox is untouched by all of the above.
-	if st, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "pod"}); err != nil || st.State != StateReady {
+	if st, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "pod"}); err != nil || st.State != sandboxapi.StateReady {
 		t.Fatalf("other sandbox: %+v, %v", st, err)
 	}
 }
@@ -209,7 +210,7 @@ func TestRestartAnswersForKnownSandboxes(t *testing.T) {
 	c1.Close(context.Background()) // the daemon goes away
 
 	c2 := newController(t, dir, nil)
-	want := map[string]string{"ready": StateReady, "stopped": StateNotReady, "created": StateNotReady}
+	want := map[string]string{"ready": sandboxapi.StateReady, "stopped": sandboxapi.StateNotReady, "created": sandboxapi.StateNotReady}
 	for id, state := range want {
 		st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: id})
 		if err != nil || st.State != state {
@@ -246,7 +247,7 @@ func TestCorruptStateSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	c2 := newController(t, dir, nil)
-	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "good"}); err != nil || st.State != StateReady {
+	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "good"}); err != nil || st.State != sandboxapi.StateReady {
 		t.Fatalf("good sandbox next to a corrupt file: %+v, %v", st, err)
 	}
 	if _, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "bad"}); !errdefs.IsNotFound(err) {

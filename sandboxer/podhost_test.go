@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/sandboxapi"
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
 )
 
@@ -110,11 +111,11 @@ func TestForkedSandboxLivesInPodServer(t *testing.T) {
 	c := newController(t, stateDir(t), pods)
 	resp := mustStart(t, c, "f1", forked)
 	p := pods.servers[resp.Address[len("ttrpc+unix://"):]]
-	if p == nil || p.netns != "/var/run/netns/f1" || resp.Version != TaskAPIVersion {
+	if p == nil || p.netns != "/var/run/netns/f1" || resp.Version != sandboxapi.TaskAPIVersion {
 		t.Fatalf("address %q: no pod server spawned for it (%v)", resp.Address, pods.servers)
 	}
 	st, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "f1", Verbose: true})
-	if err != nil || st.State != StateReady || st.Info["tasks"] != "3" || st.Info["mode"] != "forked" {
+	if err != nil || st.State != sandboxapi.StateReady || st.Info["tasks"] != "3" || st.Info["mode"] != "forked" {
 		t.Fatalf("status %v, %v", st, err)
 	}
 	if m, err := c.Metrics(bg(), &api.ControllerMetricsRequest{SandboxID: "f1"}); err != nil || m.Metrics.ID != "from-pod-server" {
@@ -159,10 +160,10 @@ func TestPodServerDeathStopsSandbox(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Wait did not return after the pod server died")
 	}
-	if st, _ := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "f2"}); st.State != StateNotReady {
+	if st, _ := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "f2"}); st.State != sandboxapi.StateNotReady {
 		t.Fatalf("state %s after the pod server died", st.State)
 	}
-	if st, _ := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "other"}); st.State != StateReady {
+	if st, _ := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "other"}); st.State != sandboxapi.StateReady {
 		t.Fatalf("another sandbox is %s", st.State)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -198,13 +199,13 @@ func TestRestartReattachesPodServers(t *testing.T) {
 	delete(pods.servers, c1.socketPath("dead")) // it died while the daemon was down
 
 	c2 := newController(t, dir, pods)
-	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "alive", Verbose: true}); err != nil || st.State != StateReady || st.Info["tasks"] != "3" {
+	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "alive", Verbose: true}); err != nil || st.State != sandboxapi.StateReady || st.Info["tasks"] != "3" {
 		t.Fatalf("re-attached sandbox: %v, %v", st, err)
 	}
 	if alive.detached {
 		t.Fatal("pod server not attached again")
 	}
-	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "dead"}); err != nil || st.State != StateNotReady {
+	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "dead"}); err != nil || st.State != sandboxapi.StateNotReady {
 		t.Fatalf("sandbox whose pod server died: %v, %v", st, err)
 	}
 	for _, d := range []string{stale, c2.podDir("dead")} {

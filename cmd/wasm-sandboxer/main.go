@@ -25,6 +25,7 @@ import (
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpcerr"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpclog"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/runtimebin"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/sandboxapi"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/status"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/version"
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
@@ -67,7 +68,7 @@ func main() {
 	}
 	var o options
 	fs := flag.NewFlagSet("wasm-sandboxer", flag.ContinueOnError)
-	fs.StringVar(&o.listen, "listen", sandboxer.DefaultSocket, "unix socket serving the Sandbox Controller API (gRPC)")
+	fs.StringVar(&o.listen, "listen", sandboxapi.DefaultSocket, "unix socket serving the Sandbox Controller API (gRPC)")
 	fs.StringVar(&o.stateDir, "state-dir", "/run/wasm-sandboxer", "directory for sandbox state and task sockets")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
