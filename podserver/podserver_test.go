@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/api/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/endpoint"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 )
 
@@ -60,7 +61,7 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "serve":
 		socket := os.Args[len(os.Args)-1]
-		srv, err := Serve(context.Background(), "child", socket, &fakeTasks{})
+		srv, err := endpoint.Serve(context.Background(), "child", socket, &fakeTasks{})
 		Ready(err)
 		if err != nil {
 			os.Exit(1)
@@ -96,11 +97,11 @@ func waitGone(t *testing.T, cl *Client, what string) {
 
 // serveAndDial serves fake tasks on a fresh socket and dials it; the
 // server is closed at cleanup.
-func serveAndDial(t *testing.T, opts ...Option) (*Server, *Client, *fakeTasks, string) {
+func serveAndDial(t *testing.T, opts ...endpoint.Option) (*endpoint.Server, *Client, *fakeTasks, string) {
 	t.Helper()
 	socket := socketIn(t)
 	tasks := &fakeTasks{}
-	srv, err := Serve(context.Background(), "sb", socket, tasks, opts...)
+	srv, err := endpoint.Serve(context.Background(), "sb", socket, tasks, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestDetachIsNotGone(t *testing.T) {
 
 func TestDialStaleSocket(t *testing.T) {
 	socket := socketIn(t)
-	ln, err := Listen(socket)
+	ln, err := endpoint.Listen(socket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +259,7 @@ func TestSpawnFailures(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	m := metrics.New(metrics.RuntimeForked)
 	m.WorkerPool(func() int { return 5 })
-	_, cl, _, _ := serveAndDial(t, WithMetrics(m))
+	_, cl, _, _ := serveAndDial(t, endpoint.WithMetrics(m))
 	defer cl.Detach()
 	fams, err := cl.Metrics(context.Background())
 	if err != nil {

@@ -26,8 +26,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/endpoint"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/sandboxapi"
-	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
@@ -56,7 +56,7 @@ type Config struct {
 	Images task.ImageModules
 	// TaskServer configures the task endpoints of goroutine-mode sandboxes
 	// (e.g. metrics interceptors).
-	TaskServer []podserver.Option
+	TaskServer []endpoint.Option
 }
 
 // Controller serves the Sandbox Controller API.
@@ -189,7 +189,7 @@ func (c *Controller) startHostLocked(ctx context.Context, sb *sandbox) error {
 		h = c.podHost(id, ps)
 	} else {
 		tasks := c.newTaskService(sb.state)
-		srv, err := podserver.Serve(ctx, id, socket, tasks, c.cfg.TaskServer...)
+		srv, err := endpoint.Serve(ctx, id, socket, tasks, c.cfg.TaskServer...)
 		if err != nil {
 			return err
 		}

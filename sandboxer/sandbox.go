@@ -8,6 +8,7 @@ import (
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/log"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/endpoint"
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
@@ -81,7 +82,7 @@ func taskCount(ctx context.Context, h host) (int, error) {
 // localHost serves a goroutine-mode sandbox from the daemon.
 type localHost struct {
 	tasks *task.Service
-	srv   *podserver.Server
+	srv   *endpoint.Server
 }
 
 func (h *localHost) KillAll(ctx context.Context, timeout time.Duration) error {

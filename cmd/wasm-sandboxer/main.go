@@ -20,6 +20,7 @@ import (
 	"github.com/containerd/log"
 	"google.golang.org/grpc"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/endpoint"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/compcache"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpcerr"
@@ -28,7 +29,6 @@ import (
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/sandboxapi"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/status"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/version"
-	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/wazero"
 	"github.com/wasm-sandboxer/wasm-sandboxer/sandboxer"
 )
@@ -142,7 +142,7 @@ func run(ctx context.Context, o options) error {
 	go sweepCache(ctx, cc)
 	ctrl, err := sandboxer.New(ctx, sandboxer.Config{StateDir: o.stateDir, Runtime: rt, PodServers: pods,
 		ForkedSandboxer: o.forkedSandboxer, Publisher: m.Publisher(pub), Images: images,
-		TaskServer: []podserver.Option{podserver.WithInterceptors(m.TTRPCInterceptor)}})
+		TaskServer: []endpoint.Option{endpoint.WithInterceptors(m.TTRPCInterceptor)}})
 	if err != nil {
 		return err
 	}

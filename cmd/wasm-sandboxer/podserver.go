@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerd/log"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/endpoint"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/compcache"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
@@ -201,8 +202,8 @@ func runPodServer(o podServerOptions) (retErr error) {
 	}
 	defer closeClients()
 	tasks := task.NewService(o.sandbox, frt, m.Publisher(pub), task.WithImageModules(images))
-	srv, err := podserver.Serve(ctx, o.sandbox, o.socket, tasks,
-		podserver.WithInterceptors(m.TTRPCInterceptor), podserver.WithMetrics(m))
+	srv, err := endpoint.Serve(ctx, o.sandbox, o.socket, tasks,
+		endpoint.WithInterceptors(m.TTRPCInterceptor), endpoint.WithMetrics(m))
 	if err != nil {
 		return err
 	}
