@@ -10,6 +10,7 @@ import (
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
 	api "github.com/containerd/containerd/api/services/sandbox/v1"
+	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/endpoint"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/sandboxapi"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
@@ -33,12 +35,65 @@ type nopPublisher struct{}
 
 func (nopPublisher) Publish(context.Context, any) {}
 
+// localHosting hosts goroutine-mode sandboxes as the daemon does
+// (cmd/wasm-sandboxer): a task service, here of noRuntime, served on the
+// sandbox's socket.
+type localHosting struct{}
+
+func (localHosting) Start(ctx context.Context, spec HostSpec) (Host, error) {
+	var opts []task.ServiceOption
+	if spec.ShutdownWhenEmpty != nil {
+		opts = append(opts, task.WithShutdownWhenEmpty(spec.ShutdownWhenEmpty))
+	}
+	tasks := task.NewService(spec.ID, noRuntime{}, nopPublisher{}, opts...)
+	srv, err := endpoint.Serve(ctx, spec.ID, spec.Socket, tasks)
+	if err != nil {
+		return nil, err
+	}
+	return &localHost{tasks: tasks, srv: srv}, nil
+}
+
+func (l localHosting) Attach(ctx context.Context, spec HostSpec) (Host, error) {
+	return l.Start(ctx, spec)
+}
+
+func (localHosting) Clean(context.Context, string) error { return nil }
+
+type localHost struct {
+	tasks *task.Service
+	srv   *endpoint.Server
+}
+
+func (h *localHost) KillAll(ctx context.Context, timeout time.Duration) error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	h.tasks.KillAll(ctx)
+	return nil
+}
+
+func (h *localHost) Shutdown(ctx context.Context) error {
+	h.tasks.Close(ctx)
+	h.srv.Close(ctx)
+	return nil
+}
+
+func (h *localHost) Detach(ctx context.Context)         { h.srv.Close(ctx) }
+func (h *localHost) Tasks(context.Context) (int, error) { return h.tasks.Len(), nil }
+func (h *localHost) Gone() <-chan struct{}              { return nil }
+func (h *localHost) Metrics(ctx context.Context) (*types.Metric, error) {
+	return h.tasks.Metrics(ctx)
+}
+
 // testConfig is a Controller's Config on state dir dir with no module
 // runtime; pods, when not nil, host the forked sandboxes.
 func testConfig(dir string, pods *fakePods) Config {
-	cfg := Config{StateDir: dir, Runtime: noRuntime{}, Publisher: nopPublisher{}}
+	cfg := Config{StateDir: dir, Hosts: map[Mode]Hosting{ModeGoroutine: localHosting{}},
+		Unhosted: map[Mode]string{ModeForked: "no worker binary; see --worker-binary"}}
 	if pods != nil {
-		cfg.PodServers = pods
+		cfg.Hosts[ModeForked] = pods
 	}
 	return cfg
 }
@@ -266,7 +321,7 @@ func TestStateDirTooLong(t *testing.T) {
 
 func TestModeSelection(t *testing.T) {
 	cfg := testConfig(stateDir(t), newFakePods())
-	cfg.ForkedSandboxer = "wasm-forked"
+	cfg.Sandboxers = map[string]Mode{"wasm-forked": ModeForked}
 	c, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +355,7 @@ func TestModeSelection(t *testing.T) {
 		t.Fatalf("bad annotation: %v", err)
 	}
 	noForked := newController(t, stateDir(t), nil)
-	if _, err := noForked.Create(bg(), &api.ControllerCreateRequest{SandboxID: "f", Annotations: map[string]string{AnnotationRuntime: "forked"}}); !errdefs.IsNotImplemented(err) {
-		t.Fatalf("forked without a worker: %v, want NotImplemented", err)
+	if _, err := noForked.Create(bg(), &api.ControllerCreateRequest{SandboxID: "f", Annotations: map[string]string{AnnotationRuntime: "forked"}}); !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), "--worker-binary") {
+		t.Fatalf("forked without a worker: %v, want NotImplemented naming --worker-binary", err)
 	}
 }

@@ -17,20 +17,24 @@ import (
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/sandboxapi"
-	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
 )
 
-// fakePods stands for the pod server processes: it records what the
-// controller asks of them.
+// fakePods stands for the forked mode's hosting, pod server processes
+// that outlive the daemon and can die: it records what the controller
+// asks of them.
 type fakePods struct {
 	mu      sync.Mutex
 	servers map[string]*fakePod // by socket
 	cleaned []string            // dirs
 }
 
+var _ Hosting = (*fakePods)(nil)
+
 func newFakePods() *fakePods { return &fakePods{servers: map[string]*fakePod{}} }
 
 type fakePod struct {
+	pods         *fakePods
+	dir          string
 	netns        string
 	cgroupParent string
 	gone         chan struct{}
@@ -40,21 +44,21 @@ type fakePod struct {
 	mu           sync.Mutex
 }
 
-func (f *fakePods) Spawn(_ context.Context, spec PodSpec) (PodServer, error) {
+func (f *fakePods) Start(_ context.Context, spec HostSpec) (Host, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := os.MkdirAll(spec.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	p := &fakePod{netns: spec.NetNS, cgroupParent: spec.CgroupParent, gone: make(chan struct{})}
+	p := &fakePod{pods: f, dir: spec.Dir, netns: spec.NetNS, cgroupParent: spec.CgroupParent, gone: make(chan struct{})}
 	f.servers[spec.Socket] = p
 	return p, nil
 }
 
-func (f *fakePods) Attach(_ context.Context, socket string) (PodServer, error) {
+func (f *fakePods) Attach(_ context.Context, spec HostSpec) (Host, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p, ok := f.servers[socket]
+	p, ok := f.servers[spec.Socket]
 	if !ok {
 		return nil, errors.New("connection refused")
 	}
@@ -77,6 +81,15 @@ func (f *fakePods) wasCleaned(dir string) bool {
 	return slices.Contains(f.cleaned, dir)
 }
 
+func (p *fakePod) isGone() bool {
+	select {
+	case <-p.gone:
+		return true
+	default:
+		return false
+	}
+}
+
 func (p *fakePod) KillAll(_ context.Context, timeout time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -84,7 +97,12 @@ func (p *fakePod) KillAll(_ context.Context, timeout time.Duration) error {
 	return nil
 }
 
-func (p *fakePod) Shutdown(context.Context) error {
+// Shutdown ends a live pod server (which exits), or cleans up after a
+// dead one, as the forked hosting's hosts do.
+func (p *fakePod) Shutdown(ctx context.Context) error {
+	if p.isGone() {
+		return p.pods.Clean(ctx, p.dir)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.shutdown = true
@@ -92,15 +110,15 @@ func (p *fakePod) Shutdown(context.Context) error {
 	return nil
 }
 
-func (p *fakePod) Detach() {
+func (p *fakePod) Detach(context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.detached = true
 }
 
-func (p *fakePod) Info(context.Context) (podserver.Info, error) { return podserver.Info{Tasks: 3}, nil }
-func (p *fakePod) Gone() <-chan struct{}                        { return p.gone }
-func (p *fakePod) Stats(context.Context) (*types.Metric, error) {
+func (p *fakePod) Tasks(context.Context) (int, error) { return 3, nil }
+func (p *fakePod) Gone() <-chan struct{}              { return p.gone }
+func (p *fakePod) Metrics(context.Context) (*types.Metric, error) {
 	return &types.Metric{ID: "from-pod-server"}, nil
 }
 
@@ -167,7 +185,7 @@ func TestPodServerDeathStopsSandbox(t *testing.T) {
 		t.Fatalf("another sandbox is %s", st.State)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !pods.wasCleaned(c.podDir("f2")) {
+	for !pods.wasCleaned(c.hostDir("f2")) {
 		if time.Now().After(deadline) {
 			t.Fatal("the dead pod server's dir was not cleaned")
 		}
@@ -208,12 +226,12 @@ func TestRestartReattachesPodServers(t *testing.T) {
 	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "dead"}); err != nil || st.State != sandboxapi.StateNotReady {
 		t.Fatalf("sandbox whose pod server died: %v, %v", st, err)
 	}
-	for _, d := range []string{stale, c2.podDir("dead")} {
+	for _, d := range []string{stale, c2.hostDir("dead")} {
 		if !pods.wasCleaned(d) {
 			t.Errorf("%s not cleaned (cleaned: %v)", d, pods.cleaned)
 		}
 	}
-	if pods.wasCleaned(c2.podDir("alive")) {
+	if pods.wasCleaned(c2.hostDir("alive")) {
 		t.Error("the live pod server's dir was cleaned")
 	}
 }
