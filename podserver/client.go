@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/endpoint"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 )
 
@@ -69,19 +70,19 @@ func (cl *Client) Detach() {
 // KillAll kills every task of the pod and waits for their exits, at most
 // timeout (0: no bound but ctx).
 func (cl *Client) KillAll(ctx context.Context, timeout time.Duration) error {
-	return cl.call(ctx, methodKillAll, durationpb.New(timeout), &emptypb.Empty{})
+	return cl.call(ctx, endpoint.MethodKillAll, durationpb.New(timeout), &emptypb.Empty{})
 }
 
 // Shutdown releases every task; the pod server then exits.
 func (cl *Client) Shutdown(ctx context.Context) error {
-	err := cl.c.Call(ctx, controlService, methodShutdown, &emptypb.Empty{}, &emptypb.Empty{})
+	err := cl.c.Call(ctx, endpoint.ControlService, endpoint.MethodShutdown, &emptypb.Empty{}, &emptypb.Empty{})
 	if errors.Is(err, ttrpc.ErrClosed) {
 		// The server exits once its tasks are shut down; its answer may
 		// lose the race with its exit. Either way it is gone.
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("pod server %s: %w", methodShutdown, errgrpc.ToNative(err))
+		return fmt.Errorf("pod server %s: %w", endpoint.MethodShutdown, errgrpc.ToNative(err))
 	}
 	return nil
 }
@@ -89,7 +90,7 @@ func (cl *Client) Shutdown(ctx context.Context) error {
 // Stats is the pod's total resource use, summed by the pod server.
 func (cl *Client) Stats(ctx context.Context) (*types.Metric, error) {
 	var m types.Metric
-	if err := cl.call(ctx, methodStats, &emptypb.Empty{}, &m); err != nil {
+	if err := cl.call(ctx, endpoint.MethodStats, &emptypb.Empty{}, &m); err != nil {
 		return nil, err
 	}
 	return &m, nil
@@ -104,7 +105,7 @@ type Info struct {
 // Info asks the pod server for its task count and pid.
 func (cl *Client) Info(ctx context.Context) (Info, error) {
 	var s structpb.Struct
-	if err := cl.call(ctx, methodInfo, &emptypb.Empty{}, &s); err != nil {
+	if err := cl.call(ctx, endpoint.MethodInfo, &emptypb.Empty{}, &s); err != nil {
 		return Info{}, err
 	}
 	m := s.AsMap()
@@ -115,14 +116,14 @@ func (cl *Client) Info(ctx context.Context) (Info, error) {
 // Metrics fetches the pod server's metric families.
 func (cl *Client) Metrics(ctx context.Context) ([]*dto.MetricFamily, error) {
 	var b wrapperspb.BytesValue
-	if err := cl.call(ctx, methodMetrics, &emptypb.Empty{}, &b); err != nil {
+	if err := cl.call(ctx, endpoint.MethodMetrics, &emptypb.Empty{}, &b); err != nil {
 		return nil, err
 	}
 	return metrics.Decode(b.Value)
 }
 
 func (cl *Client) call(ctx context.Context, method string, req, resp any) error {
-	if err := cl.c.Call(ctx, controlService, method, req, resp); err != nil {
+	if err := cl.c.Call(ctx, endpoint.ControlService, method, req, resp); err != nil {
 		return fmt.Errorf("pod server %s: %w", method, errgrpc.ToNative(err))
 	}
 	return nil

@@ -1,6 +1,8 @@
-// Package podserver serves one sandbox's task API (containerd.task.v3,
-// ttrpc) together with a small control API the daemon uses, and spawns,
-// re-attaches and cleans up the processes that serve forked sandboxes.
+// Package podserver is the pod server: the process that holds a forked
+// sandbox's task endpoint (package endpoint) and runs its modules in the
+// forked runtime. The daemon's side spawns it (Spawner, with its Config as
+// one JSON document), waits for its ready report, and talks to it over
+// the endpoint's control API (Client); the pod server's side is Main.
 //
 // A forked sandbox's endpoint lives in a pod server process of its own,
 // not in the daemon: containerd drops a sandboxed task the moment its

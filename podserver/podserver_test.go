@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/api/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/endpoint"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 )
 
@@ -59,8 +60,12 @@ func TestMain(m *testing.M) {
 	case "":
 		os.Exit(m.Run())
 	case "serve":
-		socket := os.Args[len(os.Args)-1]
-		srv, err := Serve(context.Background(), "child", socket, &fakeTasks{})
+		cfg, err := ReadConfig(os.Stdin)
+		if err != nil {
+			Ready(err)
+			os.Exit(1)
+		}
+		srv, err := endpoint.Serve(context.Background(), "child", cfg.Socket, &fakeTasks{})
 		Ready(err)
 		if err != nil {
 			os.Exit(1)
@@ -71,6 +76,8 @@ func TestMain(m *testing.M) {
 	case "fail":
 		Ready(errors.New("no such runtime"))
 		os.Exit(1)
+	case "main": // the real pod server's main, which refuses its config
+		os.Exit(Main(os.Args[2:], nil))
 	default: // dies before it is ready
 		os.Exit(3)
 	}
@@ -96,11 +103,11 @@ func waitGone(t *testing.T, cl *Client, what string) {
 
 // serveAndDial serves fake tasks on a fresh socket and dials it; the
 // server is closed at cleanup.
-func serveAndDial(t *testing.T, opts ...Option) (*Server, *Client, *fakeTasks, string) {
+func serveAndDial(t *testing.T, opts ...endpoint.Option) (*endpoint.Server, *Client, *fakeTasks, string) {
 	t.Helper()
 	socket := socketIn(t)
 	tasks := &fakeTasks{}
-	srv, err := Serve(context.Background(), "sb", socket, tasks, opts...)
+	srv, err := endpoint.Serve(context.Background(), "sb", socket, tasks, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +186,7 @@ func TestDetachIsNotGone(t *testing.T) {
 
 func TestDialStaleSocket(t *testing.T) {
 	socket := socketIn(t)
-	ln, err := Listen(socket)
+	ln, err := endpoint.Listen(socket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,11 +203,17 @@ func spawner(t *testing.T, role string) Spawner {
 		t.Fatal(err)
 	}
 	t.Setenv("PODSERVER_TEST_CHILD", role)
-	return Spawner{Binary: exe, Name: "pod-server-test", Stderr: os.Stderr}
+	return Spawner{Binary: exe, Name: "pod-server-test", Args: []string{Role}, Stderr: os.Stderr}
+}
+
+// configFor is a complete pod server config serving socket.
+func configFor(socket string) Config {
+	return Config{Sandbox: "sb-1", Socket: socket, Dir: "/nonexistent/dir", ContainerdAddress: "/nonexistent/containerd.sock",
+		CompileCache: "/nonexistent/cache", WorkerBinary: "/nonexistent/worker", LogLevel: "info", LogFormat: "text"}
 }
 
 func TestSpawn(t *testing.T) {
-	cl, err := spawner(t, "serve").Spawn(context.Background(), socketIn(t))
+	cl, err := spawner(t, "serve").Spawn(context.Background(), configFor(socketIn(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,8 +226,8 @@ func TestSpawn(t *testing.T) {
 		t.Fatalf("pod server session %d, %v: want a session of its own (%d)", sid, err, info.Pid)
 	}
 	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", info.Pid))
-	if !strings.HasPrefix(string(cmdline), "pod-server-test\x00") {
-		t.Fatalf("argv %q, want the Spawner's name first", cmdline)
+	if string(cmdline) != "pod-server-test\x00"+Role+"\x00sb-1\x00" {
+		t.Fatalf("argv %q, want the Spawner's name, its args and the sandbox id (what ps shows)", cmdline)
 	}
 	if err := cl.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
@@ -223,7 +236,7 @@ func TestSpawn(t *testing.T) {
 }
 
 func TestSpawnedServerKilled(t *testing.T) {
-	cl, err := spawner(t, "serve").Spawn(context.Background(), socketIn(t))
+	cl, err := spawner(t, "serve").Spawn(context.Background(), configFor(socketIn(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,14 +256,14 @@ func TestSpawnFailures(t *testing.T) {
 		"die":  "exited before it was ready",
 	} {
 		t.Run(role, func(t *testing.T) {
-			_, err := spawner(t, role).Spawn(context.Background(), socketIn(t))
+			_, err := spawner(t, role).Spawn(context.Background(), configFor(socketIn(t)))
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("spawn %s: %v, want %q", role, err, want)
 			}
 		})
 	}
 	sp := Spawner{Binary: "/nonexistent/wasm-sandboxer"}
-	if _, err := sp.Spawn(context.Background(), socketIn(t)); err == nil || !strings.Contains(err.Error(), "/nonexistent/wasm-sandboxer") {
+	if _, err := sp.Spawn(context.Background(), configFor(socketIn(t))); err == nil || !strings.Contains(err.Error(), "/nonexistent/wasm-sandboxer") {
 		t.Fatalf("spawn of a missing binary: %v", err)
 	}
 }
@@ -258,7 +271,7 @@ func TestSpawnFailures(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	m := metrics.New(metrics.RuntimeForked)
 	m.WorkerPool(func() int { return 5 })
-	_, cl, _, _ := serveAndDial(t, WithMetrics(m))
+	_, cl, _, _ := serveAndDial(t, endpoint.WithMetrics(m))
 	defer cl.Detach()
 	fams, err := cl.Metrics(context.Background())
 	if err != nil {

@@ -1,6 +1,7 @@
 package podserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,8 +29,9 @@ const startTimeout = 20 * time.Second
 
 // Spawner starts pod servers.
 type Spawner struct {
-	// Binary and Args start a pod server; Spawn appends its own arguments.
-	// Name is its argv[0] (what ps shows; default: Binary).
+	// Binary and Args start a pod server; Spawn appends the sandbox id, so
+	// ps tells pod servers apart. Name is its argv[0] (what ps shows;
+	// default: Binary).
 	Binary string
 	Name   string
 	Args   []string
@@ -39,21 +41,26 @@ type Spawner struct {
 	Stderr *os.File
 }
 
-// Spawn starts a pod server serving socket (args and "--socket socket"
-// appended to the Spawner's) and returns a client once it serves. The pod
+// Spawn starts the pod server of cfg (cfg written on its stdin, see
+// ReadConfig) and returns a client once it serves cfg.Socket. The pod
 // server runs in a session of its own and outlives the daemon: it ends on
 // the control API's Shutdown, or on SIGTERM.
-func (sp Spawner) Spawn(ctx context.Context, socket string, args ...string) (*Client, error) {
+func (sp Spawner) Spawn(ctx context.Context, cfg Config) (*Client, error) {
+	doc, err := cfg.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("pod server config: %w", err)
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	argv := append(append(append([]string{}, sp.Args...), args...), "--socket", socket)
-	cmd := exec.Command(sp.Binary, argv...)
+	socket := cfg.Socket
+	cmd := exec.Command(sp.Binary, append(append([]string{}, sp.Args...), cfg.Sandbox)...)
 	if sp.Name != "" {
 		cmd.Args[0] = sp.Name
 	}
+	cmd.Stdin = bytes.NewReader(doc)
 	cmd.Stdout, cmd.Stderr = sp.Stderr, sp.Stderr
 	cmd.ExtraFiles = []*os.File{w} // readyFD
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", readyEnv, readyFD))

@@ -4,9 +4,7 @@
 package sandboxer
 
 import (
-	"github.com/wasm-sandboxer/wasm-sandboxer/internal/imagemodule"
-	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
-
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,7 +13,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,38 +28,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
-	"github.com/wasm-sandboxer/wasm-sandboxer/task"
-)
-
-// TaskAPIVersion is the task API version served: 3, so containerd talks to
-// the endpoint directly instead of starting a shim binary.
-const TaskAPIVersion = 3
-
-// Sandbox states as containerd's CRI expects them in Status.
-const (
-	StateReady    = "SANDBOX_READY"
-	StateNotReady = "SANDBOX_NOTREADY"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/sandboxapi"
 )
 
 // maxSocketPath is the room a unix socket path has (sun_path less the NUL).
 const maxSocketPath = 107
-
-// AnnotationOwner, set to OwnerTask on Create, marks a sandbox made for a
-// single task by containerd-shim-wasm-v1 (the ctr path): it is shut down
-// when containerd shuts that task down.
-const (
-	AnnotationOwner = "io.wasm-sandboxer.owner"
-	OwnerTask       = "task"
-)
-
-// DefaultSocket is the controller socket of a daemon started without
-// --listen, where its clients look unless told otherwise.
-const DefaultSocket = "/run/wasm-sandboxer/sandboxer.sock"
-
-// InfoOwner is the verbose Status info key holding the sandbox's
-// AnnotationOwner.
-const InfoOwner = "owner"
 
 // AnnotationRuntime on a pod ("goroutine" or "forked") chooses the runtime
 // of its modules, over the sandboxer's default.
@@ -70,21 +42,16 @@ const AnnotationRuntime = "wasm-sandboxer.io/runtime"
 type Config struct {
 	// StateDir holds state files and task sockets.
 	StateDir string
-	// Runtime runs the modules of sandboxes in goroutine mode.
-	Runtime runtime.Runtime
-	// PodServers hosts sandboxes in forked mode, each in a pod server
-	// process; nil when the daemon has no worker binary.
-	PodServers PodServers
-	// ForkedSandboxer is the containerd sandboxer (proxy_plugins) name
-	// whose sandboxes run forked, e.g. "wasm-forked".
-	ForkedSandboxer string
-	// Publisher forwards task events.
-	Publisher task.Publisher
-	// Images provides modules from image layers (optional).
-	Images imagemodule.Source
-	// TaskServer configures the task endpoints of goroutine-mode sandboxes
-	// (e.g. metrics interceptors).
-	TaskServer []podserver.Option
+	// Hosts runs the sandboxes of each mode. A mode without a hosting
+	// refuses its sandboxes (NotImplemented), saying why from Unhosted.
+	Hosts map[Mode]Hosting
+	// Unhosted says why a mode has no hosting, e.g. "no worker binary;
+	// see --worker-binary".
+	Unhosted map[Mode]string
+	// Sandboxers maps containerd sandboxer (proxy_plugins) names to the
+	// mode of their sandboxes, e.g. "wasm-forked" to ModeForked; other
+	// names run ModeGoroutine.
+	Sandboxers map[string]Mode
 }
 
 // Controller serves the Sandbox Controller API.
@@ -94,7 +61,7 @@ type Controller struct {
 	cfg       Config
 	store     *Store
 	socketDir string
-	podsDir   string // pod servers' working files, one dir per forked sandbox
+	hostsDir  string // hosts' working dirs (HostSpec.Dir), one per sandbox
 
 	mu        sync.Mutex
 	sandboxes map[string]*sandbox
@@ -116,7 +83,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		cfg:       cfg,
 		store:     store,
 		socketDir: filepath.Join(cfg.StateDir, "s"),
-		podsDir:   filepath.Join(cfg.StateDir, "pods"),
+		hostsDir:  filepath.Join(cfg.StateDir, "pods"),
 		sandboxes: map[string]*sandbox{},
 		closing:   make(chan struct{}),
 	}
@@ -144,108 +111,106 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		c.sandboxes[st.ID] = sb
 		log.G(ctx).WithFields(log.Fields{"sandbox": st.ID, "phase": sb.snapshot().Phase, "mode": st.Mode}).Info("sandbox restored")
 	}
-	c.cleanPods(ctx)
+	c.cleanHostDirs(ctx)
 	return c, nil
 }
 
-// restoreHost gives a ready sandbox its host back after a daemon restart:
-// a goroutine-mode sandbox gets a fresh endpoint (its modules ended with the
-// daemon); a forked one is attached again to its pod server, whose tasks
-// ran on.
+// restoreHost gives a ready sandbox its host back after a daemon restart
+// (Hosting.Attach).
 func (c *Controller) restoreHost(ctx context.Context, sb *sandbox) error {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	if sb.state.Mode != ModeForked {
-		log.G(ctx).WithField("sandbox", sb.state.ID).Warn("goroutine-mode sandbox: modules that were running ended with the previous daemon; containerd reports them exited (137)")
-		return c.startHostLocked(ctx, sb)
-	}
-	pods, err := c.podServers()
+	hosting, err := c.hosting(sb.state.mode())
 	if err != nil {
 		return err
 	}
-	ps, err := pods.Attach(ctx, c.socketPath(sb.state.ID))
+	h, err := hosting.Attach(ctx, c.hostSpec(sb.state))
 	if err != nil {
 		return err
 	}
-	c.setHostLocked(ctx, sb, c.podHost(sb.state.ID, ps))
-	log.G(ctx).WithField("sandbox", sb.state.ID).Info("pod server re-attached")
+	c.setHostLocked(ctx, sb, h)
 	return nil
 }
 
-// cleanPods removes the working files of pod servers that are gone: every
-// dir under podsDir that no attached forked sandbox uses.
-func (c *Controller) cleanPods(ctx context.Context) {
-	ents, err := os.ReadDir(c.podsDir)
+// cleanHostDirs removes the working dirs of hosts that are gone: every dir
+// under hostsDir that no attached sandbox uses. Every hosting is asked (a
+// dir does not say which mode left it); one that leaves no dirs has
+// nothing to do.
+func (c *Controller) cleanHostDirs(ctx context.Context) {
+	ents, err := os.ReadDir(c.hostsDir)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
-			log.G(ctx).WithError(err).Warn("list pod server dirs")
+			log.G(ctx).WithError(err).Warn("list host dirs")
 		}
 		return
 	}
 	inUse := map[string]bool{}
 	for _, sb := range c.all() {
 		sb.mu.Lock()
-		if sb.host != nil && sb.state.Mode == ModeForked {
-			inUse[c.podDir(sb.state.ID)] = true
+		if sb.host != nil {
+			inUse[c.hostDir(sb.state.ID)] = true
 		}
 		sb.mu.Unlock()
 	}
 	for _, e := range ents {
-		if dir := filepath.Join(c.podsDir, e.Name()); !inUse[dir] && c.cfg.PodServers != nil {
-			if err := c.cfg.PodServers.Clean(ctx, dir); err != nil {
-				log.G(ctx).WithError(err).WithField("dir", dir).Warn("clean stale pod server dir")
+		dir := filepath.Join(c.hostsDir, e.Name())
+		if inUse[dir] {
+			continue
+		}
+		for _, hosting := range c.cfg.Hosts {
+			if err := hosting.Clean(ctx, dir); err != nil {
+				log.G(ctx).WithError(err).WithField("dir", dir).Warn("clean stale host dir")
 			}
 		}
 	}
 }
 
-// startHostLocked starts what serves the sandbox's tasks: an endpoint in
-// the daemon, or a pod server process for a forked sandbox.
+// startHostLocked starts what serves the sandbox's tasks (Hosting.Start).
 func (c *Controller) startHostLocked(ctx context.Context, sb *sandbox) error {
-	id, socket := sb.state.ID, c.socketPath(sb.state.ID)
-	var h host
-	if sb.state.Mode == ModeForked {
-		pods, err := c.podServers()
-		if err != nil {
-			return err
-		}
-		ps, err := pods.Spawn(ctx, PodSpec{ID: id, Socket: socket, Dir: c.podDir(id),
-			NetNS: sb.state.NetNSPath, CgroupParent: sb.state.CgroupParent})
-		if err != nil {
-			return err
-		}
-		h = c.podHost(id, ps)
-	} else {
-		tasks := c.newTaskService(sb.state)
-		srv, err := podserver.Serve(ctx, id, socket, tasks, c.cfg.TaskServer...)
-		if err != nil {
-			return err
-		}
-		h = &localHost{tasks: tasks, srv: srv}
+	hosting, err := c.hosting(sb.state.mode())
+	if err != nil {
+		return err
 	}
-	sb.state.Address = "ttrpc+unix://" + socket
+	spec := c.hostSpec(sb.state)
+	h, err := hosting.Start(ctx, spec)
+	if err != nil {
+		return err
+	}
+	sb.state.Address = "ttrpc+unix://" + spec.Socket
 	c.setHostLocked(ctx, sb, h)
 	return nil
 }
 
-// podServers is what hosts forked sandboxes, or why there is none.
-func (c *Controller) podServers() (PodServers, error) {
-	if c.cfg.PodServers == nil {
-		return nil, fmt.Errorf("forked sandbox, and this daemon runs no forked runtime (no worker binary; see --worker-binary): %w", errdefs.ErrNotImplemented)
+// hosting is what runs the sandboxes of mode, or why there is none.
+func (c *Controller) hosting(mode Mode) (Hosting, error) {
+	h, ok := c.cfg.Hosts[mode]
+	if !ok {
+		why := cmp.Or(c.cfg.Unhosted[mode], "not configured")
+		return nil, fmt.Errorf("%s sandbox, and this daemon runs no %s runtime (%s): %w", mode, mode, why, errdefs.ErrNotImplemented)
 	}
-	return c.cfg.PodServers, nil
+	return h, nil
 }
 
-// podHost is the host of forked sandbox id, served by ps.
-func (c *Controller) podHost(id string, ps PodServer) *podHost {
-	return &podHost{ps: ps, clean: func(ctx context.Context) error {
-		return c.cfg.PodServers.Clean(ctx, c.podDir(id))
-	}}
+// hostSpec is what the host of the sandbox of st is started with. A
+// sandbox made for one task shuts itself down once its task is gone.
+func (c *Controller) hostSpec(st State) HostSpec {
+	spec := HostSpec{ID: st.ID, Socket: c.socketPath(st.ID), Dir: c.hostDir(st.ID),
+		NetNS: st.NetNSPath, CgroupParent: st.CgroupParent}
+	if st.Annotations[sandboxapi.AnnotationOwner] == sandboxapi.OwnerTask {
+		id, ns := st.ID, st.Namespace
+		spec.ShutdownWhenEmpty = func() {
+			ctx := namespaces.WithNamespace(context.Background(), ns)
+			if _, err := c.Shutdown(ctx, &api.ControllerShutdownRequest{SandboxID: id}); err != nil && !errdefs.IsNotFound(err) {
+				log.G(ctx).WithError(err).WithField("sandbox", id).Warn("shut down task-owned sandbox")
+			}
+		}
+	}
+	return spec
 }
 
 // setHostLocked installs h and, when h can end by itself (a pod server
 // that dies), marks the sandbox stopped when it does.
-func (c *Controller) setHostLocked(ctx context.Context, sb *sandbox, h host) {
+func (c *Controller) setHostLocked(ctx context.Context, sb *sandbox, h Host) {
 	sb.host = h
 	gone := h.Gone()
 	if gone == nil {
@@ -274,13 +239,13 @@ func (c *Controller) setHostLocked(ctx context.Context, sb *sandbox, h host) {
 	}()
 }
 
-// exitHostGone is a sandbox's exit status when its pod server died: as for
-// a process killed by SIGKILL.
+// exitHostGone is a sandbox's exit status when its host (a pod server)
+// died: as for a process killed by SIGKILL.
 const exitHostGone = 137
 
-// podDir is where the pod server of sandbox id keeps its working files.
-func (c *Controller) podDir(id string) string {
-	return filepath.Join(c.podsDir, socketKey(id))
+// hostDir is where the host of sandbox id keeps its working files.
+func (c *Controller) hostDir(id string) string {
+	return filepath.Join(c.hostsDir, socketKey(id))
 }
 
 // socketPath is short whatever the sandbox id: sun_path holds 107 bytes.
@@ -296,23 +261,17 @@ func socketKey(id string) string {
 
 // modeOf picks a new sandbox's runtime: the pod's annotation, else the
 // sandboxer name containerd used (one proxy_plugins entry per RuntimeClass).
+// A mode this daemon does not host is refused now, not at Start.
 func (c *Controller) modeOf(r *api.ControllerCreateRequest) (Mode, error) {
-	mode := ModeGoroutine
-	if c.cfg.ForkedSandboxer != "" && r.Sandboxer == c.cfg.ForkedSandboxer {
-		mode = ModeForked
-	}
+	mode := cmp.Or(c.cfg.Sandboxers[r.Sandboxer], ModeGoroutine)
 	if v, ok := podAnnotations(r)[AnnotationRuntime]; ok {
-		switch Mode(v) {
-		case ModeGoroutine, ModeForked:
-			mode = Mode(v)
-		default:
-			return "", fmt.Errorf("pod annotation %s=%q: want %q or %q: %w", AnnotationRuntime, v, ModeGoroutine, ModeForked, errdefs.ErrInvalidArgument)
+		if !slices.Contains(Modes, Mode(v)) {
+			return "", fmt.Errorf("pod annotation %s=%q: want one of %q: %w", AnnotationRuntime, v, Modes, errdefs.ErrInvalidArgument)
 		}
+		mode = Mode(v)
 	}
-	if mode == ModeForked {
-		if _, err := c.podServers(); err != nil {
-			return "", fmt.Errorf("sandbox %q: %w", r.SandboxID, err)
-		}
+	if _, err := c.hosting(mode); err != nil {
+		return "", fmt.Errorf("sandbox %q: %w", r.SandboxID, err)
 	}
 	return mode, nil
 }
@@ -338,25 +297,6 @@ func criConfig(r *api.ControllerCreateRequest) *cri.PodSandboxConfig {
 		return nil
 	}
 	return &cfg
-}
-
-// newTaskService returns the task service of a goroutine-mode sandbox; a
-// task-owned sandbox shuts itself down once its task is gone.
-func (c *Controller) newTaskService(st State) *task.Service {
-	var opts []task.ServiceOption
-	if c.cfg.Images != nil {
-		opts = append(opts, task.WithImageModules(c.cfg.Images))
-	}
-	if st.Annotations[AnnotationOwner] == OwnerTask {
-		id, ns := st.ID, st.Namespace
-		opts = append(opts, task.WithShutdownWhenEmpty(func() {
-			ctx := namespaces.WithNamespace(context.Background(), ns)
-			if _, err := c.Shutdown(ctx, &api.ControllerShutdownRequest{SandboxID: id}); err != nil && !errdefs.IsNotFound(err) {
-				log.G(ctx).WithError(err).WithField("sandbox", id).Warn("shut down task-owned sandbox")
-			}
-		}))
-	}
-	return task.NewService(st.ID, c.cfg.Runtime, c.cfg.Publisher, opts...)
 }
 
 func (c *Controller) get(id string) (*sandbox, error) {
@@ -467,7 +407,7 @@ func (c *Controller) Start(ctx context.Context, r *api.ControllerStartRequest) (
 		Pid:       0,
 		CreatedAt: timestamppb.New(sb.state.CreatedAt),
 		Address:   sb.state.Address,
-		Version:   TaskAPIVersion,
+		Version:   sandboxapi.TaskAPIVersion,
 	}, nil
 }
 
@@ -477,7 +417,7 @@ func (c *Controller) Platform(ctx context.Context, r *api.ControllerPlatformRequ
 	if _, err := c.get(r.SandboxID); err != nil {
 		return nil, err
 	}
-	return &api.ControllerPlatformResponse{Platform: &types.Platform{OS: "linux", Architecture: goruntime.GOARCH}}, nil
+	return &api.ControllerPlatformResponse{Platform: &types.Platform{OS: "linux", Architecture: runtime.GOARCH}}, nil
 }
 
 // Stop ends every task of the sandbox and marks it not ready. The task
@@ -538,13 +478,13 @@ func (c *Controller) Status(ctx context.Context, r *api.ControllerStatusRequest)
 	sb.mu.Unlock()
 	resp := &api.ControllerStatusResponse{
 		SandboxID: st.ID,
-		State:     StateNotReady,
+		State:     sandboxapi.StateNotReady,
 		CreatedAt: timestamppb.New(st.CreatedAt),
 		Address:   st.Address,
-		Version:   TaskAPIVersion,
+		Version:   sandboxapi.TaskAPIVersion,
 	}
 	if st.Phase == PhaseReady {
-		resp.State = StateReady
+		resp.State = sandboxapi.StateReady
 	}
 	if !st.ExitedAt.IsZero() {
 		resp.ExitedAt = timestamppb.New(st.ExitedAt)
@@ -556,11 +496,11 @@ func (c *Controller) Status(ctx context.Context, r *api.ControllerStatusRequest)
 			tasks = "unknown: " + err.Error()
 		}
 		resp.Info = map[string]string{
-			"phase":   string(st.Phase),
-			"tasks":   tasks,
-			"netns":   st.NetNSPath,
-			InfoOwner: st.Annotations[AnnotationOwner],
-			"mode":    string(st.Mode),
+			"phase":              string(st.Phase),
+			"tasks":              tasks,
+			"netns":              st.NetNSPath,
+			sandboxapi.InfoOwner: st.Annotations[sandboxapi.AnnotationOwner],
+			"mode":               string(st.Mode),
 		}
 	}
 	return resp, nil
@@ -632,9 +572,8 @@ func (c *Controller) StopWaits() {
 	c.closeOnce.Do(func() { close(c.closing) })
 }
 
-// Close answers pending Waits with Unavailable, stops serving the task
-// endpoints of goroutine-mode sandboxes and detaches from the pod servers
-// (which run on). Persisted state stays so a restarted daemon answers for
+// Close answers pending Waits with Unavailable and detaches from every
+// host (Host.Detach: the daemon's endpoints stop, pod servers run on). Persisted state stays so a restarted daemon answers for
 // every sandbox.
 func (c *Controller) Close(ctx context.Context) {
 	c.StopWaits()

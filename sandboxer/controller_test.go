@@ -10,6 +10,7 @@ import (
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
 	api "github.com/containerd/containerd/api/services/sandbox/v1"
+	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
@@ -17,7 +18,10 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/endpoint"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/sandboxapi"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
+	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
 // noRuntime refuses every module: these tests exercise the sandbox
@@ -32,12 +36,65 @@ type nopPublisher struct{}
 
 func (nopPublisher) Publish(context.Context, any) {}
 
+// localHosting hosts goroutine-mode sandboxes as the daemon does
+// (cmd/wasm-sandboxer): a task service, here of noRuntime, served on the
+// sandbox's socket.
+type localHosting struct{}
+
+func (localHosting) Start(ctx context.Context, spec HostSpec) (Host, error) {
+	var opts []task.ServiceOption
+	if spec.ShutdownWhenEmpty != nil {
+		opts = append(opts, task.WithShutdownWhenEmpty(spec.ShutdownWhenEmpty))
+	}
+	tasks := task.NewService(spec.ID, noRuntime{}, nopPublisher{}, opts...)
+	srv, err := endpoint.Serve(ctx, spec.ID, spec.Socket, tasks)
+	if err != nil {
+		return nil, err
+	}
+	return &localHost{tasks: tasks, srv: srv}, nil
+}
+
+func (l localHosting) Attach(ctx context.Context, spec HostSpec) (Host, error) {
+	return l.Start(ctx, spec)
+}
+
+func (localHosting) Clean(context.Context, string) error { return nil }
+
+type localHost struct {
+	tasks *task.Service
+	srv   *endpoint.Server
+}
+
+func (h *localHost) KillAll(ctx context.Context, timeout time.Duration) error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	h.tasks.KillAll(ctx)
+	return nil
+}
+
+func (h *localHost) Shutdown(ctx context.Context) error {
+	h.tasks.Close(ctx)
+	h.srv.Close(ctx)
+	return nil
+}
+
+func (h *localHost) Detach(ctx context.Context)         { h.srv.Close(ctx) }
+func (h *localHost) Tasks(context.Context) (int, error) { return h.tasks.Len(), nil }
+func (h *localHost) Gone() <-chan struct{}              { return nil }
+func (h *localHost) Metrics(ctx context.Context) (*types.Metric, error) {
+	return h.tasks.Metrics(ctx)
+}
+
 // testConfig is a Controller's Config on state dir dir with no module
 // runtime; pods, when not nil, host the forked sandboxes.
 func testConfig(dir string, pods *fakePods) Config {
-	cfg := Config{StateDir: dir, Runtime: noRuntime{}, Publisher: nopPublisher{}}
+	cfg := Config{StateDir: dir, Hosts: map[Mode]Hosting{ModeGoroutine: localHosting{}},
+		Unhosted: map[Mode]string{ModeForked: "no worker binary; see --worker-binary"}}
 	if pods != nil {
-		cfg.PodServers = pods
+		cfg.Hosts[ModeForked] = pods
 	}
 	return cfg
 }
@@ -102,14 +159,14 @@ func dialTask(t *testing.T, address string) error {
 func TestLifecycle(t *testing.T) {
 	c := newController(t, stateDir(t), nil)
 	r := mustStart(t, c, "pod1", nil)
-	if r.Version != TaskAPIVersion || !strings.HasPrefix(r.Address, "ttrpc+unix:///") {
+	if r.Version != sandboxapi.TaskAPIVersion || !strings.HasPrefix(r.Address, "ttrpc+unix:///") {
 		t.Fatalf("start response %+v", r)
 	}
 	if err := dialTask(t, r.Address); !errdefs.IsNotFound(errgrpc.ToNative(err)) {
 		t.Fatalf("task endpoint: %v, want NotFound for an unknown task", err)
 	}
 	st, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "pod1", Verbose: true})
-	if err != nil || st.State != StateReady || st.Address != r.Address || st.Version != 3 || st.Info["netns"] != "/var/run/netns/pod1" {
+	if err != nil || st.State != sandboxapi.StateReady || st.Address != r.Address || st.Version != 3 || st.Info["netns"] != "/var/run/netns/pod1" {
 		t.Fatalf("status %+v, %v", st, err)
 	}
 	p, err := c.Platform(bg(), &api.ControllerPlatformRequest{SandboxID: "pod1"})
@@ -138,7 +195,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("wait response %+v", w)
 	}
 	st, _ = c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "pod1"})
-	if st.State != StateNotReady {
+	if st.State != sandboxapi.StateNotReady {
 		t.Fatalf("state after stop %q", st.State)
 	}
 	// The endpoint stays up after Stop: containerd still deletes tasks.
@@ -187,7 +244,7 @@ func TestUnknownAndDuplicateIDs(t *testing.T) {
 		}
 	}
 	// The good sandbox is untouched by all of the above.
-	if st, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "pod"}); err != nil || st.State != StateReady {
+	if st, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "pod"}); err != nil || st.State != sandboxapi.StateReady {
 		t.Fatalf("other sandbox: %+v, %v", st, err)
 	}
 }
@@ -209,7 +266,7 @@ func TestRestartAnswersForKnownSandboxes(t *testing.T) {
 	c1.Close(context.Background()) // the daemon goes away
 
 	c2 := newController(t, dir, nil)
-	want := map[string]string{"ready": StateReady, "stopped": StateNotReady, "created": StateNotReady}
+	want := map[string]string{"ready": sandboxapi.StateReady, "stopped": sandboxapi.StateNotReady, "created": sandboxapi.StateNotReady}
 	for id, state := range want {
 		st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: id})
 		if err != nil || st.State != state {
@@ -246,7 +303,7 @@ func TestCorruptStateSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	c2 := newController(t, dir, nil)
-	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "good"}); err != nil || st.State != StateReady {
+	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "good"}); err != nil || st.State != sandboxapi.StateReady {
 		t.Fatalf("good sandbox next to a corrupt file: %+v, %v", st, err)
 	}
 	if _, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "bad"}); !errdefs.IsNotFound(err) {
@@ -265,7 +322,7 @@ func TestStateDirTooLong(t *testing.T) {
 
 func TestModeSelection(t *testing.T) {
 	cfg := testConfig(stateDir(t), newFakePods())
-	cfg.ForkedSandboxer = "wasm-forked"
+	cfg.Sandboxers = map[string]Mode{"wasm-forked": ModeForked}
 	c, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +356,7 @@ func TestModeSelection(t *testing.T) {
 		t.Fatalf("bad annotation: %v", err)
 	}
 	noForked := newController(t, stateDir(t), nil)
-	if _, err := noForked.Create(bg(), &api.ControllerCreateRequest{SandboxID: "f", Annotations: map[string]string{AnnotationRuntime: "forked"}}); !errdefs.IsNotImplemented(err) {
-		t.Fatalf("forked without a worker: %v, want NotImplemented", err)
+	if _, err := noForked.Create(bg(), &api.ControllerCreateRequest{SandboxID: "f", Annotations: map[string]string{AnnotationRuntime: "forked"}}); !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), "--worker-binary") {
+		t.Fatalf("forked without a worker: %v, want NotImplemented naming --worker-binary", err)
 	}
 }

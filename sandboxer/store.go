@@ -1,6 +1,7 @@
 package sandboxer
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,9 @@ const (
 	ModeForked    Mode = "forked"    // a confined worker process per module
 )
 
+// Modes are the runtimes a pod's AnnotationRuntime may name.
+var Modes = []Mode{ModeGoroutine, ModeForked}
+
 // stateVersion is written in every state file; a file of another version
 // is refused rather than misread.
 const stateVersion = 1
@@ -58,6 +62,10 @@ type State struct {
 	ExitedAt   time.Time `json:"exitedAt,omitempty"`
 	ExitStatus uint32    `json:"exitStatus"`
 }
+
+// mode is the sandbox's runtime; state files written before there were
+// modes (no Mode) are goroutine-mode sandboxes.
+func (st State) mode() Mode { return cmp.Or(st.Mode, ModeGoroutine) }
 
 // Store keeps one state file per sandbox under dir.
 type Store struct {

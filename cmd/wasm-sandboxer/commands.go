@@ -9,14 +9,14 @@ import (
 	"time"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/nodelabel"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/sandboxapi"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/status"
-	"github.com/wasm-sandboxer/wasm-sandboxer/sandboxer"
 )
 
 // statusMain prints what the daemon on --address runs.
 func statusMain(args []string) int {
 	fs := flag.NewFlagSet("wasm-sandboxer status", flag.ContinueOnError)
-	address := fs.String("address", sandboxer.DefaultSocket, "the daemon's controller socket (its --listen)")
+	address := fs.String("address", sandboxapi.DefaultSocket, "the daemon's controller socket (its --listen)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	quiet := fs.Bool("q", false, "print nothing; exit 0 when the daemon answers (a probe)")
 	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")

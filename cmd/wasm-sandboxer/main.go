@@ -20,11 +20,14 @@ import (
 	"github.com/containerd/log"
 	"google.golang.org/grpc"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/endpoint"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/compcache"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/logsetup"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpcerr"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpclog"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/runtimebin"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/sandboxapi"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/status"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/version"
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
@@ -54,8 +57,8 @@ const runtimeBinaryRole = "runtime-binary"
 func main() {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
-		case podServerRole:
-			os.Exit(podServerMain(os.Args[2:]))
+		case podserver.Role:
+			os.Exit(podserver.Main(os.Args[2:], podServerContainerd))
 		case "status":
 			os.Exit(statusMain(os.Args[2:]))
 		case "label-node":
@@ -67,7 +70,7 @@ func main() {
 	}
 	var o options
 	fs := flag.NewFlagSet("wasm-sandboxer", flag.ContinueOnError)
-	fs.StringVar(&o.listen, "listen", sandboxer.DefaultSocket, "unix socket serving the Sandbox Controller API (gRPC)")
+	fs.StringVar(&o.listen, "listen", sandboxapi.DefaultSocket, "unix socket serving the Sandbox Controller API (gRPC)")
 	fs.StringVar(&o.stateDir, "state-dir", "/run/wasm-sandboxer", "directory for sandbox state and task sockets")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -101,7 +104,7 @@ func main() {
 // run serves until ctx ends. It tells systemd (sd_notify READY=1) once
 // the controller socket and the metrics listener accept connections.
 func run(ctx context.Context, o options) error {
-	if err := setupLogs(o.logLevel, o.logFormat); err != nil {
+	if err := logsetup.Setup(o.logLevel, o.logFormat); err != nil {
 		return err
 	}
 	started := time.Now()
@@ -139,9 +142,8 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	go sweepCache(ctx, cc)
-	ctrl, err := sandboxer.New(ctx, sandboxer.Config{StateDir: o.stateDir, Runtime: rt, PodServers: pods,
-		ForkedSandboxer: o.forkedSandboxer, Publisher: m.Publisher(pub), Images: images,
-		TaskServer: []podserver.Option{podserver.WithInterceptors(m.TTRPCInterceptor)}})
+	ctrl, err := sandboxer.New(ctx, hostingConfig(o, pods, goroutineHosting{runtime: rt, publisher: m.Publisher(pub),
+		images: images, endpoint: []endpoint.Option{endpoint.WithInterceptors(m.TTRPCInterceptor)}}))
 	if err != nil {
 		return err
 	}
@@ -219,9 +221,28 @@ func sweepCache(ctx context.Context, cc *compcache.Cache) {
 	}
 }
 
+// hostingConfig is the controller's configuration: goroutine-mode
+// sandboxes run in the daemon, forked ones in pod servers (pods, nil when
+// there is no worker binary).
+func hostingConfig(o options, pods *forkedHosting, local goroutineHosting) sandboxer.Config {
+	cfg := sandboxer.Config{StateDir: o.stateDir,
+		Hosts:      map[sandboxer.Mode]sandboxer.Hosting{sandboxer.ModeGoroutine: local},
+		Unhosted:   map[sandboxer.Mode]string{},
+		Sandboxers: map[string]sandboxer.Mode{}}
+	if pods != nil {
+		cfg.Hosts[sandboxer.ModeForked] = *pods
+	} else {
+		cfg.Unhosted[sandboxer.ModeForked] = "no worker binary; see --worker-binary"
+	}
+	if o.forkedSandboxer != "" {
+		cfg.Sandboxers[o.forkedSandboxer] = sandboxer.ModeForked
+	}
+	return cfg
+}
+
 // newForked returns what hosts forked pods, or nil when there is no worker
 // binary (an explicit --worker-binary that is not there is an error).
-func newForked(ctx context.Context, o options, remotes *metrics.Remotes) (sandboxer.PodServers, error) {
+func newForked(ctx context.Context, o options, remotes *metrics.Remotes) (*forkedHosting, error) {
 	bin := o.workerBinary
 	if bin == "" {
 		exe, err := os.Executable()
@@ -250,7 +271,8 @@ func newForked(ctx context.Context, o options, remotes *metrics.Remotes) (sandbo
 	if err := os.MkdirAll(memo, 0o700); err != nil {
 		return nil, err
 	}
-	return newPodServers(o, abs, remotes), nil
+	pods := newForkedHosting(o, abs, remotes)
+	return &pods, nil
 }
 
 // compiledMemoDir is where pod servers note the modules they compiled into

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/sirupsen/logrus"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/compcache"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
@@ -19,23 +17,6 @@ import (
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/version"
 	"github.com/wasm-sandboxer/wasm-sandboxer/sandboxer"
 )
-
-// setupLogs sets the level and format of every log line (the daemon's and
-// a pod server's).
-func setupLogs(level, format string) error {
-	if err := log.SetLevel(level); err != nil {
-		return fmt.Errorf("--log-level %q: %w", level, err)
-	}
-	switch format {
-	case "text":
-		logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano})
-	case "json":
-		logrus.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
-	default:
-		return fmt.Errorf("--log-format %q: want text or json", format)
-	}
-	return nil
-}
 
 // notifyReady tells systemd (Type=notify) that the daemon serves. The
 // variable is unset so pod servers, started later, never speak for it.

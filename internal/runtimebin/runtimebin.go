@@ -40,8 +40,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/sandboxapi"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/version"
-	"github.com/wasm-sandboxer/wasm-sandboxer/sandboxer"
 )
 
 // runtimeName is the containerd runtime type this binary stands for.
@@ -52,7 +52,7 @@ const runtimeName = "io.containerd.wasm.v1"
 const exitDaemonGone = 137
 
 // socketEnv names the daemon's socket when it is not
-// sandboxer.DefaultSocket (containerd passes its environment to runtime
+// sandboxapi.DefaultSocket (containerd passes its environment to runtime
 // binaries).
 const socketEnv = "WASM_SANDBOXER_SOCKET"
 
@@ -67,7 +67,7 @@ func socketPath() string {
 	if s := os.Getenv(socketEnv); s != "" {
 		return s
 	}
-	return sandboxer.DefaultSocket
+	return sandboxapi.DefaultSocket
 }
 
 // dial connects to the daemon, failing at once with what to do when it is
@@ -101,13 +101,13 @@ func (manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*boo
 	// A CRI container whose pod the daemon runs joins that pod.
 	if pod := criSandboxID(); pod != "" && pod != id {
 		st, err := client.Status(ctx, &api.ControllerStatusRequest{SandboxID: pod})
-		if err == nil && st.State == sandboxer.StateReady {
+		if err == nil && st.State == sandboxapi.StateReady {
 			return result(st.Address)
 		}
 	}
 	_, err = client.Create(ctx, &api.ControllerCreateRequest{
 		SandboxID:   id,
-		Annotations: map[string]string{sandboxer.AnnotationOwner: sandboxer.OwnerTask},
+		Annotations: map[string]string{sandboxapi.AnnotationOwner: sandboxapi.OwnerTask},
 	})
 	if err != nil && !errdefs.IsAlreadyExists(errgrpc.ToNative(err)) {
 		return nil, fmt.Errorf("create sandbox for %s: %w", id, errgrpc.ToNative(err))
@@ -125,7 +125,7 @@ func result(address string) (*bootapi.BootstrapResult, error) {
 	if !ok || proto != "ttrpc" {
 		return nil, fmt.Errorf("daemon returned task address %q, want ttrpc+unix://…: %w", address, errdefs.ErrInternal)
 	}
-	return &bootapi.BootstrapResult{Version: sandboxer.TaskAPIVersion, Protocol: proto, Address: addr}, nil
+	return &bootapi.BootstrapResult{Version: sandboxapi.TaskAPIVersion, Protocol: proto, Address: addr}, nil
 }
 
 // criSandboxID reads the pod id from the bundle's config.json, if any.
@@ -164,7 +164,7 @@ func shutdownOwnSandbox(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	st, err := client.Status(ctx, &api.ControllerStatusRequest{SandboxID: id, Verbose: true})
-	if err != nil || st.Info[sandboxer.InfoOwner] != sandboxer.OwnerTask {
+	if err != nil || st.Info[sandboxapi.InfoOwner] != sandboxapi.OwnerTask {
 		return
 	}
 	if _, err := client.Shutdown(ctx, &api.ControllerShutdownRequest{SandboxID: id}); err != nil {

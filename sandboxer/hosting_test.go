@@ -16,20 +16,25 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/sandboxapi"
 )
 
-// fakePods stands for the pod server processes: it records what the
-// controller asks of them.
+// fakePods stands for the forked mode's hosting, pod server processes
+// that outlive the daemon and can die: it records what the controller
+// asks of them.
 type fakePods struct {
 	mu      sync.Mutex
 	servers map[string]*fakePod // by socket
 	cleaned []string            // dirs
 }
 
+var _ Hosting = (*fakePods)(nil)
+
 func newFakePods() *fakePods { return &fakePods{servers: map[string]*fakePod{}} }
 
 type fakePod struct {
+	pods         *fakePods
+	dir          string
 	netns        string
 	cgroupParent string
 	gone         chan struct{}
@@ -39,21 +44,21 @@ type fakePod struct {
 	mu           sync.Mutex
 }
 
-func (f *fakePods) Spawn(_ context.Context, spec PodSpec) (PodServer, error) {
+func (f *fakePods) Start(_ context.Context, spec HostSpec) (Host, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := os.MkdirAll(spec.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	p := &fakePod{netns: spec.NetNS, cgroupParent: spec.CgroupParent, gone: make(chan struct{})}
+	p := &fakePod{pods: f, dir: spec.Dir, netns: spec.NetNS, cgroupParent: spec.CgroupParent, gone: make(chan struct{})}
 	f.servers[spec.Socket] = p
 	return p, nil
 }
 
-func (f *fakePods) Attach(_ context.Context, socket string) (PodServer, error) {
+func (f *fakePods) Attach(_ context.Context, spec HostSpec) (Host, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p, ok := f.servers[socket]
+	p, ok := f.servers[spec.Socket]
 	if !ok {
 		return nil, errors.New("connection refused")
 	}
@@ -76,6 +81,15 @@ func (f *fakePods) wasCleaned(dir string) bool {
 	return slices.Contains(f.cleaned, dir)
 }
 
+func (p *fakePod) isGone() bool {
+	select {
+	case <-p.gone:
+		return true
+	default:
+		return false
+	}
+}
+
 func (p *fakePod) KillAll(_ context.Context, timeout time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -83,7 +97,12 @@ func (p *fakePod) KillAll(_ context.Context, timeout time.Duration) error {
 	return nil
 }
 
-func (p *fakePod) Shutdown(context.Context) error {
+// Shutdown ends a live pod server (which exits), or cleans up after a
+// dead one, as the forked hosting's hosts do.
+func (p *fakePod) Shutdown(ctx context.Context) error {
+	if p.isGone() {
+		return p.pods.Clean(ctx, p.dir)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.shutdown = true
@@ -91,15 +110,15 @@ func (p *fakePod) Shutdown(context.Context) error {
 	return nil
 }
 
-func (p *fakePod) Detach() {
+func (p *fakePod) Detach(context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.detached = true
 }
 
-func (p *fakePod) Info(context.Context) (podserver.Info, error) { return podserver.Info{Tasks: 3}, nil }
-func (p *fakePod) Gone() <-chan struct{}                        { return p.gone }
-func (p *fakePod) Stats(context.Context) (*types.Metric, error) {
+func (p *fakePod) Tasks(context.Context) (int, error) { return 3, nil }
+func (p *fakePod) Gone() <-chan struct{}              { return p.gone }
+func (p *fakePod) Metrics(context.Context) (*types.Metric, error) {
 	return &types.Metric{ID: "from-pod-server"}, nil
 }
 
@@ -110,11 +129,11 @@ func TestForkedSandboxLivesInPodServer(t *testing.T) {
 	c := newController(t, stateDir(t), pods)
 	resp := mustStart(t, c, "f1", forked)
 	p := pods.servers[resp.Address[len("ttrpc+unix://"):]]
-	if p == nil || p.netns != "/var/run/netns/f1" || resp.Version != TaskAPIVersion {
+	if p == nil || p.netns != "/var/run/netns/f1" || resp.Version != sandboxapi.TaskAPIVersion {
 		t.Fatalf("address %q: no pod server spawned for it (%v)", resp.Address, pods.servers)
 	}
 	st, err := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "f1", Verbose: true})
-	if err != nil || st.State != StateReady || st.Info["tasks"] != "3" || st.Info["mode"] != "forked" {
+	if err != nil || st.State != sandboxapi.StateReady || st.Info["tasks"] != "3" || st.Info["mode"] != "forked" {
 		t.Fatalf("status %v, %v", st, err)
 	}
 	if m, err := c.Metrics(bg(), &api.ControllerMetricsRequest{SandboxID: "f1"}); err != nil || m.Metrics.ID != "from-pod-server" {
@@ -159,14 +178,14 @@ func TestPodServerDeathStopsSandbox(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Wait did not return after the pod server died")
 	}
-	if st, _ := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "f2"}); st.State != StateNotReady {
+	if st, _ := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "f2"}); st.State != sandboxapi.StateNotReady {
 		t.Fatalf("state %s after the pod server died", st.State)
 	}
-	if st, _ := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "other"}); st.State != StateReady {
+	if st, _ := c.Status(bg(), &api.ControllerStatusRequest{SandboxID: "other"}); st.State != sandboxapi.StateReady {
 		t.Fatalf("another sandbox is %s", st.State)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !pods.wasCleaned(c.podDir("f2")) {
+	for !pods.wasCleaned(c.hostDir("f2")) {
 		if time.Now().After(deadline) {
 			t.Fatal("the dead pod server's dir was not cleaned")
 		}
@@ -198,21 +217,21 @@ func TestRestartReattachesPodServers(t *testing.T) {
 	delete(pods.servers, c1.socketPath("dead")) // it died while the daemon was down
 
 	c2 := newController(t, dir, pods)
-	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "alive", Verbose: true}); err != nil || st.State != StateReady || st.Info["tasks"] != "3" {
+	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "alive", Verbose: true}); err != nil || st.State != sandboxapi.StateReady || st.Info["tasks"] != "3" {
 		t.Fatalf("re-attached sandbox: %v, %v", st, err)
 	}
 	if alive.detached {
 		t.Fatal("pod server not attached again")
 	}
-	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "dead"}); err != nil || st.State != StateNotReady {
+	if st, err := c2.Status(bg(), &api.ControllerStatusRequest{SandboxID: "dead"}); err != nil || st.State != sandboxapi.StateNotReady {
 		t.Fatalf("sandbox whose pod server died: %v, %v", st, err)
 	}
-	for _, d := range []string{stale, c2.podDir("dead")} {
+	for _, d := range []string{stale, c2.hostDir("dead")} {
 		if !pods.wasCleaned(d) {
 			t.Errorf("%s not cleaned (cleaned: %v)", d, pods.cleaned)
 		}
 	}
-	if pods.wasCleaned(c2.podDir("alive")) {
+	if pods.wasCleaned(c2.hostDir("alive")) {
 		t.Error("the live pod server's dir was cleaned")
 	}
 }

@@ -1,4 +1,10 @@
-package podserver
+// Package endpoint serves one sandbox's task API endpoint: the
+// containerd.task.v3 service over ttrpc on the unix socket whose address
+// the Controller's Start returns, together with a small control API on the
+// same socket for the daemon. It serves wherever the sandbox's tasks run:
+// the daemon for a goroutine-mode sandbox, the sandbox's pod server for a
+// forked one (package podserver, whose Client speaks the control API).
+package endpoint
 
 import (
 	"context"
@@ -24,17 +30,19 @@ import (
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/rpclog"
 )
 
-// controlService is the ttrpc service the daemon calls on a pod server.
+// ControlService is the ttrpc service the daemon calls on a pod server.
 // It is served on the task socket (mode 0600, root's) next to the task API.
-const controlService = "wasm_sandboxer.podserver.v1.Control"
+// Its name and methods are a protocol between a daemon and the pod servers
+// an earlier daemon started: change them only compatibly.
+const ControlService = "wasm_sandboxer.podserver.v1.Control"
 
 // The control methods.
 const (
-	methodKillAll  = "KillAll"  // durationpb.Duration (0: no bound) → Empty
-	methodShutdown = "Shutdown" // Empty → Empty; the server then exits
-	methodInfo     = "Info"     // Empty → Struct{tasks, pid}
-	methodStats    = "Stats"    // Empty → types.Metric: the pod's resource totals
-	methodMetrics  = "Metrics"  // Empty → BytesValue: the pod server's metric families, length-delimited protobuf
+	MethodKillAll  = "KillAll"  // durationpb.Duration (0: no bound) → Empty
+	MethodShutdown = "Shutdown" // Empty → Empty; the server then exits
+	MethodInfo     = "Info"     // Empty → Struct{tasks, pid}
+	MethodStats    = "Stats"    // Empty → types.Metric: the pod's resource totals
+	MethodMetrics  = "Metrics"  // Empty → BytesValue: the pod server's metric families, length-delimited protobuf
 )
 
 // Tasks is what a Server needs of a sandbox's task service.
@@ -116,12 +124,12 @@ func Serve(ctx context.Context, id, socket string, tasks Tasks, opts ...Option) 
 	}
 	s := &Server{id: id, tasks: tasks, srv: srv, socket: socket, shutdown: make(chan struct{}), metrics: o.metrics}
 	taskapi.RegisterTTRPCTaskService(srv, tasks)
-	srv.RegisterService(controlService, &ttrpc.ServiceDesc{Methods: map[string]ttrpc.Method{
-		methodKillAll:  s.killAll,
-		methodShutdown: noArgs(s.shutdownTasks),
-		methodInfo:     noArgs(s.info),
-		methodStats:    noArgs(s.stats),
-		methodMetrics:  noArgs(s.gatherMetrics),
+	srv.RegisterService(ControlService, &ttrpc.ServiceDesc{Methods: map[string]ttrpc.Method{
+		MethodKillAll:  s.killAll,
+		MethodShutdown: noArgs(s.shutdownTasks),
+		MethodInfo:     noArgs(s.info),
+		MethodStats:    noArgs(s.stats),
+		MethodMetrics:  noArgs(s.gatherMetrics),
 	}})
 	go func() {
 		if err := srv.Serve(context.WithoutCancel(ctx), ln); err != nil && !errors.Is(err, ttrpc.ErrServerClosed) {
