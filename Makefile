@@ -10,7 +10,7 @@ GO ?= go
 # containerd is built from the version go.mod pins, never downloaded.
 CONTAINERD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
 
-.PHONY: help build dist containerd crictl critest-bin wasm images bench-images bench bench-quick demo ctr-demo test test-unit test-integration test-long critest fuzz check clean
+.PHONY: help build dist containerd crictl critest-bin wasm images bench-images wazero-ref bench bench-quick demo ctr-demo test test-unit test-integration test-long critest fuzz check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -66,7 +66,17 @@ bench-images: build wasm ## the runc side of the benchmarks: native demo and pau
 # docs/performance-latency.png), the quick run's are not (.gitignore).
 bench: BENCH_FLAGS := -json results/latest.json -plot ../docs/performance-latency.png ## every figure vs runc and bare wazero (≈ 27 min: the last full run took 1,625 s); results in bench/results/latest.json, plot in docs/
 bench-quick: BENCH_FLAGS := -quick -json results/latest-quick.json -plot results/latency-quick.png ## the same figures, fewer samples (< 3 min); results in bench/results/latest-quick.json
-bench bench-quick: build containerd images bench-images
+# The reference of figure 8: upstream wazero's CLI at the version go.mod
+# pins, built outside this module (so no replace of ours applies to it).
+WAZERO_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/tetratelabs/wazero)
+wazero-ref: $(BIN)/wazero-ref ## build upstream `wazero` (the CLI, at go.mod's version) as _output/bin/wazero-ref
+
+$(BIN)/wazero-ref:
+	mkdir -p $(BIN)
+	cd $(OUT) && GOBIN=$(OUT)/.wazero-ref GOFLAGS= $(GO) install github.com/tetratelabs/wazero/cmd/wazero@$(WAZERO_VERSION)
+	mv $(OUT)/.wazero-ref/wazero $@ && rmdir $(OUT)/.wazero-ref
+
+bench bench-quick: build containerd images bench-images wazero-ref
 	cd bench && $(GO) run ./cmd/wasm-bench -top $(CURDIR) -out $(OUT) $(BENCH_FLAGS)
 
 demo: build containerd crictl images ## run a pod printing "hello from wasm" through a private containerd, then tear down

@@ -32,6 +32,11 @@ func run(ctx context.Context, r *runner) error {
 			return fmt.Errorf("figure 2: %w", err)
 		}
 	}
+	if r.want(8) {
+		if err := r.fig8(ctx); err != nil {
+			return fmt.Errorf("figure 8: %w", err)
+		}
+	}
 	need := false
 	for _, f := range []int{1, 3, 4, 5, 6, 7} {
 		need = need || r.want(f)

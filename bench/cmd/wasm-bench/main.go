@@ -36,11 +36,15 @@ type sizes struct {
 	logRuns    int   // figure 5's 100 MB writes per row
 	logMB      int
 	compile    int // figure 6's fresh daemons
+	// figure 8: rounds, MiB hashed (gzip: an eighth), small writes
+	computeRounds, computeMiB, computeWrites int
 }
 
 var (
-	full  = sizes{latency: 200, cri: 30, throughput: 1000, density: []int{100, 1000}, logRuns: 5, logMB: 100, compile: 3}
-	quick = sizes{latency: 20, cri: 3, throughput: 40, density: []int{30}, logRuns: 1, logMB: 100, compile: 1}
+	full = sizes{latency: 200, cri: 30, throughput: 1000, density: []int{100, 1000}, logRuns: 5, logMB: 100, compile: 3,
+		computeRounds: 5, computeMiB: 64, computeWrites: 200000}
+	quick = sizes{latency: 20, cri: 3, throughput: 40, density: []int{30}, logRuns: 1, logMB: 100, compile: 1,
+		computeRounds: 2, computeMiB: 16, computeWrites: 50000}
 )
 
 // settleGap is the idle time before each timed run of figures 1 and 2,
@@ -83,7 +87,7 @@ func main() {
 	r := &bench.Results{Started: time.Now().UTC(), Quick: *q, Machine: machine(), Commands: []string{strings.Join(os.Args, " ")}}
 	err = run(ctx, &runner{top: t, out: o, sz: sz, res: r, only: figures(*only)})
 	r.Seconds = time.Since(r.Started).Seconds()
-	targets(r)
+	targets(r, sz)
 	if *jsonOut != "" {
 		if werr := r.WriteJSON(*jsonOut); werr != nil && err == nil {
 			err = werr
@@ -120,8 +124,10 @@ func figures(s string) map[int]bool {
 	return m
 }
 
-// targets checks the two goals on figure 1.
-func targets(r *bench.Results) {
+// targets checks the issues' goals: figure 1's, and figure 8's speed of
+// compute against wazero run.
+func targets(r *bench.Results, sz sizes) {
+	computeTargets(r, sz)
 	f := r.Figure(1)
 	if f == nil {
 		return
@@ -131,6 +137,22 @@ func targets(r *bench.Results) {
 	}
 	if v := f.Ratio(rowForkedWarm, rowGoroutine); !math.IsNaN(v) {
 		r.Targets = append(r.Targets, bench.Target{What: "#1 forked warm pool / goroutine", Ratio: v, Goal: "≤ 1.5×", Met: v <= 1.5})
+	}
+}
+
+// computeTargets: each runtime's speed on each workload of figure 8 is at
+// least 0.9× wazero run's (its time at most 1/0.9 of it).
+func computeTargets(r *bench.Results, sz sizes) {
+	f := r.Figure(8)
+	if f == nil {
+		return
+	}
+	for _, w := range sz.workloads() {
+		for _, row := range []string{rowGoroutine, rowForkedWarm} {
+			if v := f.Ratio(fig8Row(w, rowWazeroRun), fig8Row(w, row)); !math.IsNaN(v) {
+				r.Targets = append(r.Targets, bench.Target{What: fmt.Sprintf("#8 %s speed / wazero run's (%s)", row, w.name), Ratio: v, Goal: "≥ 0.9×", Met: v >= 0.9})
+			}
+		}
 	}
 }
 
