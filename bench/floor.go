@@ -16,7 +16,7 @@ import (
 // warm-up), stdout discarded. The engine is configured as the daemon's
 // (engine.New), so the compiled code is the same.
 func Floor(ctx context.Context, module []byte, n int, settle func()) ([]time.Duration, error) {
-	rt, err := engine.New(ctx, wazero.NewCompilationCache())
+	rt, err := engine.New(ctx, wazero.NewCompilationCache(), engine.Interruptible())
 	if err != nil {
 		return nil, err
 	}

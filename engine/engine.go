@@ -13,15 +13,32 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/errkind"
 )
 
+// Option configures an engine.
+type Option func(*options)
+
+type options struct{ interruptible bool }
+
+// Interruptible makes a running guest end when its context is done, even
+// in a loop that calls no host function: the compiled code checks at loop
+// heads and function entries. A host that shares its process with the
+// guest (the goroutine runtime) needs it; a worker process, which a
+// signal ends, does not, and runs the guest without the checks. The
+// compile cache keys on this setting: a forked pod's compiler
+// (NewCompiler) and its workers use the same.
+func Interruptible() Option { return func(o *options) { o.interruptible = true } }
+
 // New returns a wazero runtime with WASI, configured as every host of the
-// project must be: compiled code is cached by a key that includes this
-// configuration, so the forked runtime's workers find in the shared cache
-// what the daemon compiled.
-func New(ctx context.Context, cache wazero.CompilationCache) (wazero.Runtime, error) {
+// project must be, compiling into cache.
+func New(ctx context.Context, cache wazero.CompilationCache, opts ...Option) (wazero.Runtime, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true). // kill works on a guest spinning in a loop
+		WithCloseOnContextDone(o.interruptible).
 		WithCompilationCache(cache)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
@@ -29,4 +46,14 @@ func New(ctx context.Context, cache wazero.CompilationCache) (wazero.Runtime, er
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}
 	return rt, nil
+}
+
+// Compile compiles bin on rt (a hit in rt's compilation cache when it was
+// compiled before), refusing what wazero cannot compile as invalid.
+func Compile(ctx context.Context, rt wazero.Runtime, bin []byte) (wazero.CompiledModule, error) {
+	m, err := rt.CompileModule(ctx, bin)
+	if err != nil {
+		return nil, fmt.Errorf("invalid WebAssembly: %v: %w", err, errkind.InvalidArgument)
+	}
+	return m, nil
 }

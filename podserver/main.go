@@ -12,12 +12,12 @@ import (
 	"github.com/containerd/log"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/endpoint"
+	"github.com/wasm-sandboxer/wasm-sandboxer/engine"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/compcache"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/imagemodule"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/logsetup"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/forked"
-	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/goroutine"
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
@@ -70,18 +70,16 @@ func run(o Config, containerd Containerd) (retErr error) {
 		return err
 	}
 	// Workers read compiled code from the disk cache: the pod server
-	// compiles a module once, to fill it, and keeps none in memory.
-	rt, err := goroutine.New(ctx, goroutine.WithCompilationCache(cache), goroutine.WithUnusedModules(0))
+	// compiles a module once, with the workers' engine configuration, to
+	// fill it, and keeps none in memory.
+	compiler, err := engine.NewCompiler(ctx, cache)
 	if err != nil {
 		return err
 	}
-	defer rt.Close(context.Background())
-	memo := forked.Remembered(rt, o.CompiledMemo)
+	defer compiler.Close(context.Background())
+	memo := forked.Remembered(compiler, o.CompiledMemo)
 	m := metrics.New(metrics.RuntimeForked)
-	m.CompileCache(func() (hits, misses uint64) {
-		h, mi := rt.CacheStats()
-		return h + memo.Hits(), mi
-	})
+	m.CompileCache(func() (hits, misses uint64) { return memo.Hits(), compiler.Compiles() })
 	frt, err := forked.New(forked.Config{WorkerBinary: o.WorkerBinary, StateDir: o.Dir, CacheDir: o.CompileCache,
 		Compiler: memo, NetNS: o.NetNS, PoolSize: o.WorkerPoolSize,
 		PoolIdle: o.WorkerPoolIdle, SpareParent: o.CgroupParent})

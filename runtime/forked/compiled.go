@@ -14,7 +14,7 @@ import (
 // Remembered returns a Compiler that compiles each module (and memory
 // limit) once and then only remembers that it did: the machine code is in
 // the disk cache workers read, so the compiler need not keep it in memory
-// (a pod server's runtime frees it: runtime/goroutine.WithUnusedModules(0)).
+// (engine.Compiler keeps none).
 // A module whose disk entry was evicted since is compiled by its worker,
 // which says so in the log.
 //

@@ -29,9 +29,13 @@ type process struct {
 	rt     *Runtime
 	// parent is, for an exec, the container's init process.
 	parent *process
-	// killed is set once the daemon signalled the worker: a SIGKILL it
-	// did not send, with the cgroup's OOM count up, is the OOM killer's.
-	killed atomic.Bool
+	// killSig is the first signal a Kill asked for (0: none). Every
+	// signal but SIGSTOP and SIGCONT ends the module (WASI has no
+	// signals), so the worker gets SIGKILL and the exit is 128+killSig:
+	// nothing in the worker has to run, so a guest spinning in machine
+	// code without in-guest checks ends at once. A SIGKILL that no Kill
+	// sent, with the cgroup's OOM count up, is the OOM killer's.
+	killSig atomic.Int32
 
 	// Of a container's init process only: its execs, its resources as
 	// created then updated, and the OOM ends of its modules.
@@ -146,9 +150,12 @@ func (p *process) watch() {
 	last := p.last
 	p.mu.Unlock()
 	switch {
+	case ws.Signaled() && ws.Signal() == syscall.SIGKILL && p.killSig.Load() != 0:
+		sig := p.killSig.Load()
+		e.Code, e.Reason = 128+uint32(sig), fmt.Sprintf("killed by signal %d", sig)
 	case ws.Signaled():
 		e.Code, e.Reason = 128+uint32(ws.Signal()), fmt.Sprintf("worker killed by signal %d", ws.Signal())
-		if ws.Signal() == syscall.SIGKILL && !p.killed.Load() && oomKills(p.cg) > 0 {
+		if ws.Signal() == syscall.SIGKILL && oomKills(p.cg) > 0 {
 			e.OOM, e.Reason = true, "worker killed by the kernel's OOM killer: the container's cgroup memory limit was reached"
 		}
 	case last != nil:
@@ -174,7 +181,7 @@ func (p *process) Start(ctx context.Context) error {
 	default:
 	}
 	if err := p.send(workerproto.Message{Start: true}); err != nil {
-		if p.killed.Load() {
+		if p.killSig.Load() != 0 {
 			// A kill before start ended the worker under us.
 			return fmt.Errorf("task %s was killed before it started: %w", p.id, errdefs.ErrFailedPrecondition)
 		}
@@ -185,7 +192,8 @@ func (p *process) Start(ctx context.Context) error {
 
 func (p *process) Kill(ctx context.Context, sig syscall.Signal) error {
 	if sig != syscall.SIGSTOP && sig != syscall.SIGCONT {
-		p.killed.Store(true)
+		p.killSig.CompareAndSwap(0, int32(sig))
+		sig = syscall.SIGKILL
 	}
 	if err := p.w.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("signal worker %d: %w", p.w.cmd.Process.Pid, err)
@@ -236,7 +244,7 @@ func (p *process) Close() error {
 		select {
 		case <-p.done:
 		default:
-			p.killed.Store(true)
+			p.killSig.CompareAndSwap(0, int32(syscall.SIGKILL))
 			p.w.cmd.Process.Kill()
 			<-p.done
 		}

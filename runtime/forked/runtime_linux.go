@@ -22,8 +22,9 @@ import (
 )
 
 // Compiler compiles a module into the compiled-code cache workers read
-// (the goroutine runtime does, into the shared on-disk cache), with the
-// same checks and errors as the goroutine runtime.
+// (engine.Compiler, with the workers' engine configuration, into the
+// shared on-disk cache), with the same checks and errors as the goroutine
+// runtime.
 type Compiler interface {
 	Compile(ctx context.Context, digest, name string, bin []byte, limitPages uint32) error
 }

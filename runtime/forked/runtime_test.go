@@ -14,10 +14,10 @@ import (
 	"github.com/tetratelabs/wazero"
 	"golang.org/x/sys/unix"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/engine"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tasktest"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/testutil"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
-	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/goroutine"
 )
 
 // workerBinary is wasm-sandboxer-worker, built once for the test binary,
@@ -73,7 +73,7 @@ func buildWorker(out string, tags ...string) error {
 }
 
 // newRuntime is a forked runtime with a pool of two idle workers, whose
-// compiler (the goroutine runtime) writes the on-disk cache its workers
+// compiler (engine.Compiler, as a pod server's) writes the on-disk cache its workers
 // read.
 func newRuntime(t *testing.T) runtime.Runtime { return newRuntimePool(t, 2) }
 
@@ -91,7 +91,7 @@ func newRuntimeWith(t testing.TB, cfg Config) *Runtime {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(state) })
-	compiler, err := goroutine.New(context.Background(), goroutine.WithCompilationCache(cache))
+	compiler, err := engine.NewCompiler(context.Background(), cache)
 	if err != nil {
 		t.Fatal(err)
 	}

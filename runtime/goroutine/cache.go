@@ -7,6 +7,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/tetratelabs/wazero"
+	"github.com/wasm-sandboxer/wasm-sandboxer/engine"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -57,9 +58,9 @@ func (c *moduleCache) get(ctx context.Context, digest string, load func() ([]byt
 		if err != nil {
 			return nil, err
 		}
-		m, err := c.rt.CompileModule(ctx, bin)
+		m, err := engine.Compile(ctx, c.rt, bin)
 		if err != nil {
-			return nil, fmt.Errorf("invalid WebAssembly: %v: %w", err, errdefs.ErrInvalidArgument)
+			return nil, err
 		}
 		c.mu.Lock()
 		c.entries[digest] = &cacheEntry{m: m}

@@ -44,14 +44,6 @@ type Option func(*options)
 type options struct {
 	cache        wazero.CompilationCache
 	afterCompile func()
-	keepUnused   *int
-}
-
-// WithUnusedModules bounds how many compiled modules no task uses are kept
-// in memory (default 64); 0 frees each as soon as it is unused (a pod
-// server, whose workers read compiled code from the disk cache).
-func WithUnusedModules(n int) Option {
-	return func(o *options) { o.keepUnused = &n }
 }
 
 // WithAfterCompile runs fn (in its own goroutine) after each module the
@@ -75,15 +67,11 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 	if o.cache == nil {
 		o.cache = wazero.NewCompilationCache()
 	}
-	rt, err := engine.New(ctx, o.cache)
+	rt, err := engine.New(ctx, o.cache, engine.Interruptible())
 	if err != nil {
 		return nil, err
 	}
-	keep := defaultCacheEntries
-	if o.keepUnused != nil {
-		keep = max(*o.keepUnused, 0)
-	}
-	mc := newModuleCache(rt, keep)
+	mc := newModuleCache(rt, defaultCacheEntries)
 	mc.afterCompile = o.afterCompile
 	return &Runtime{rt: rt, cache: mc}, nil
 }
@@ -175,15 +163,4 @@ func (r *Runtime) acquire(ctx context.Context, digest, name string, load func() 
 		return nil, fmt.Errorf("module %s: %w", name, err)
 	}
 	return compiled, nil
-}
-
-// Compile makes sure the module is compiled (into the compilation cache
-// this runtime shares, e.g. on disk) and checks it against the memory
-// limit, with the same errors Prepare gives.
-func (r *Runtime) Compile(ctx context.Context, digest, name string, bin []byte, limitPages uint32) error {
-	if _, err := r.acquire(ctx, digest, name, func() ([]byte, error) { return bin, nil }, limitPages); err != nil {
-		return err
-	}
-	r.cache.release(digest)
-	return nil
 }

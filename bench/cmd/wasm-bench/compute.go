@@ -71,7 +71,7 @@ func (r *runner) fig8(ctx context.Context) error {
 		return err
 	}
 	defer compiler.Close(ctx)
-	fk, closeFk, err := r.forked(dir, cacheDir, compiler, 2)
+	fk, closeFk, err := r.forked(ctx, dir, cache, cacheDir, 2)
 	if err != nil {
 		return err
 	}

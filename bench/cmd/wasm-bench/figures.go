@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/bench"
+	"github.com/wasm-sandboxer/wasm-sandboxer/engine"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/stats"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tasktest"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tiny"
@@ -191,8 +192,8 @@ func (r *runner) fig2(ctx context.Context) error {
 		rt   func() (runtime.Runtime, func(), error)
 	}{
 		{rowGoroutine, func() (runtime.Runtime, func(), error) { return compiler, func() {}, nil }},
-		{rowForkedWarm, func() (runtime.Runtime, func(), error) { return r.forked(dir, cacheDir, compiler, 2) }},
-		{rowForkedCold, func() (runtime.Runtime, func(), error) { return r.forked(dir, cacheDir, compiler, 0) }},
+		{rowForkedWarm, func() (runtime.Runtime, func(), error) { return r.forked(ctx, dir, cache, cacheDir, 2) }},
+		{rowForkedCold, func() (runtime.Runtime, func(), error) { return r.forked(ctx, dir, cache, cacheDir, 0) }},
 	}
 	for i, row := range rows {
 		logf("figure 2: %s, %d runs", row.name, n)
@@ -218,15 +219,21 @@ func (r *runner) fig2(ctx context.Context) error {
 	return nil
 }
 
-// forked is a forked runtime as the daemon makes one (pool of size).
-func (r *runner) forked(dir, cacheDir string, compiler *goroutine.Runtime, size int) (runtime.Runtime, func(), error) {
+// forked is a forked runtime as a pod server makes one (pool of size),
+// its compiler filling cache (at cacheDir) for its workers.
+func (r *runner) forked(ctx context.Context, dir string, cache wazero.CompilationCache, cacheDir string, size int) (runtime.Runtime, func(), error) {
+	compiler, err := engine.NewCompiler(ctx, cache)
+	if err != nil {
+		return nil, nil, err
+	}
 	state := filepath.Join(dir, fmt.Sprint("forked-", size))
 	rt, err := forked.New(forked.Config{WorkerBinary: filepath.Join(r.out, "bin", "wasm-sandboxer-worker"),
 		StateDir: state, CacheDir: cacheDir, Compiler: compiler, CgroupParent: "wasm-bench", PoolSize: size})
 	if err != nil {
+		compiler.Close(ctx)
 		return nil, nil, err
 	}
-	return rt, func() { rt.Close() }, nil
+	return rt, func() { rt.Close(); compiler.Close(context.Background()) }, nil
 }
 
 // fig3: throughput of tasks through containerd at several concurrencies.
