@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/ttrpc"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/inprocess"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
 	"github.com/wasm-sandboxer/wasm-sandboxer/podserver"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
@@ -57,7 +58,7 @@ func TestGoroutineHosting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	g := goroutineHosting{runtime: noRuntime{}, publisher: nopPublisher{}}
+	g := inprocess.Hosting{Runtime: noRuntime{}, Publisher: nopPublisher{}}
 	spec := sandboxer.HostSpec{ID: "pod", Socket: filepath.Join(dir, "t.sock"), Dir: filepath.Join(dir, "pod")}
 	ctx := context.Background()
 	h, err := g.Start(ctx, spec)
@@ -200,7 +201,7 @@ func TestForkedHostingConfig(t *testing.T) {
 // naming --worker-binary; the forked sandboxer name selects forked mode.
 func TestHostingConfig(t *testing.T) {
 	o := options{forkedSandboxer: "wasm-forked"}
-	cfg := hostingConfig(o, nil, goroutineHosting{})
+	cfg := hostingConfig(o, nil, inprocess.Hosting{})
 	if _, ok := cfg.Hosts[sandboxer.ModeForked]; ok || !strings.Contains(cfg.Unhosted[sandboxer.ModeForked], "--worker-binary") {
 		t.Fatalf("no worker binary: hosts %v, unhosted %v", cfg.Hosts, cfg.Unhosted)
 	}
@@ -208,7 +209,7 @@ func TestHostingConfig(t *testing.T) {
 		t.Fatalf("sandboxers %v", cfg.Sandboxers)
 	}
 	pods := newForkedHosting(o, "/w", metrics.NewRemotes())
-	cfg = hostingConfig(options{}, &pods, goroutineHosting{})
+	cfg = hostingConfig(options{}, &pods, inprocess.Hosting{})
 	if _, ok := cfg.Hosts[sandboxer.ModeForked]; !ok || len(cfg.Unhosted) != 0 || len(cfg.Sandboxers) != 0 {
 		t.Fatalf("with a worker binary, no forked sandboxer: %+v", cfg)
 	}

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/endpoint"
+	"github.com/wasm-sandboxer/wasm-sandboxer/inprocess"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/compcache"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/logsetup"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/metrics"
@@ -142,8 +143,8 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	go sweepCache(ctx, cc)
-	ctrl, err := sandboxer.New(ctx, hostingConfig(o, pods, goroutineHosting{runtime: rt, publisher: m.Publisher(pub),
-		images: images, endpoint: []endpoint.Option{endpoint.WithInterceptors(m.TTRPCInterceptor)}}))
+	ctrl, err := sandboxer.New(ctx, hostingConfig(o, pods, inprocess.Hosting{Runtime: rt, Publisher: m.Publisher(pub),
+		Images: images, Endpoint: []endpoint.Option{endpoint.WithInterceptors(m.TTRPCInterceptor)}}))
 	if err != nil {
 		return err
 	}
@@ -224,7 +225,7 @@ func sweepCache(ctx context.Context, cc *compcache.Cache) {
 // hostingConfig is the controller's configuration: goroutine-mode
 // sandboxes run in the daemon, forked ones in pod servers (pods, nil when
 // there is no worker binary).
-func hostingConfig(o options, pods *forkedHosting, local goroutineHosting) sandboxer.Config {
+func hostingConfig(o options, pods *forkedHosting, local inprocess.Hosting) sandboxer.Config {
 	cfg := sandboxer.Config{StateDir: o.stateDir,
 		Hosts:      map[sandboxer.Mode]sandboxer.Hosting{sandboxer.ModeGoroutine: local},
 		Unhosted:   map[sandboxer.Mode]string{},

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -74,6 +75,9 @@ type Runtime struct {
 	spareParent string
 	// testHook is set by tests only: workers then run the confinement hook.
 	testHook bool
+	// workerCompiles counts workers that found no machine code in the
+	// shared cache and compiled their module themselves.
+	workerCompiles atomic.Uint64
 }
 
 var (
@@ -128,6 +132,10 @@ func (r *Runtime) Close() { r.pool.close() }
 
 // Idle is the number of idle, confined workers waiting for a task.
 func (r *Runtime) Idle() int { return r.pool.len() }
+
+// WorkerCompiles is how many workers compiled their module themselves,
+// missing the machine code the runtime's Compiler put in the shared cache.
+func (r *Runtime) WorkerCompiles() uint64 { return r.workerCompiles.Load() }
 
 // Warm tops up the pool of idle workers in the background (a pod server
 // warms its pod's pool before the first container starts).
@@ -198,6 +206,7 @@ func (r *Runtime) prepare(ctx context.Context, spec runtime.ProcessSpec, parent 
 	if m.Compiled {
 		// Slow start: the worker found no machine code in the shared cache
 		// (evicted, or daemon and worker built differently).
+		r.workerCompiles.Add(1)
 		log.G(ctx).WithFields(log.Fields{"id": spec.ID, "module": mod.Name}).Warn("worker compiled the module itself: compiled-code cache miss")
 	}
 	// Placed once the worker has compiled, not before: the memory limit is

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -60,7 +61,12 @@ func run(m *testing.M) int {
 // buildWorker builds wasm-sandboxer-worker to out, pure Go, with the build
 // tags given.
 func buildWorker(out string, tags ...string) error {
-	args := []string{"build", "-o", out}
+	// wazero keys its compile cache by its version, which it reads from
+	// the binary's build info: "dev" in a test binary, the module's version
+	// in a built program. The worker is told this binary's, so it reads
+	// the machine code the tests' compiler wrote, as a shipped worker reads
+	// its pod server's (TestWorkersReadSharedCode).
+	args := []string{"build", "-o", out, "-ldflags", "-X github.com/tetratelabs/wazero/internal/version.version=" + wazeroVersion()}
 	if len(tags) > 0 {
 		args = append(args, "-tags", strings.Join(tags, ","))
 	}
@@ -70,6 +76,19 @@ func buildWorker(out string, tags ...string) error {
 		return fmt.Errorf("build worker %v: %v\n%s", tags, err, b)
 	}
 	return nil
+}
+
+// wazeroVersion is the version wazero finds for itself in this binary
+// (its internal/version.GetWazeroVersion).
+func wazeroVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range info.Deps {
+			if d.Path == "github.com/tetratelabs/wazero" && d.Version != "" && d.Version != "(devel)" {
+				return d.Version
+			}
+		}
+	}
+	return "dev"
 }
 
 // newRuntime is a forked runtime with a pool of two idle workers, whose
@@ -104,6 +123,11 @@ func newRuntimeWith(t testing.TB, cfg Config) *Runtime {
 	t.Cleanup(func() {
 		rt.Close()
 		unix.Unmount(rt.jobsDir, unix.MNT_DETACH)
+		// Every test runs the path that ships: workers read the machine
+		// code their pod's compiler wrote to the shared cache.
+		if n := rt.WorkerCompiles(); n > 0 {
+			t.Errorf("%d workers compiled their module themselves: the shared compiled-code cache was missed", n)
+		}
 	})
 	return rt
 }

@@ -68,6 +68,7 @@ type runner struct {
 	images  map[string]containerd.Image
 	pods    []*pod
 	ctrl    sandboxapi.ControllerClient
+	ceiling *ceiling // figure 3's ceiling, a controller of the benchmark's own
 }
 
 // mode is how a row runs its containers through containerd.
@@ -124,7 +125,10 @@ func (r *runner) start(ctx context.Context) error {
 		return err
 	}
 	r.dir = dir
-	if err := os.WriteFile(r.configFile(), []byte(containerdConfig), 0o644); err != nil {
+	if r.ceiling, err = startCeiling(ctx, dir); err != nil {
+		return fmt.Errorf("ceiling controller: %w", err)
+	}
+	if err := os.WriteFile(r.configFile(), []byte(containerdConfig+ceilingConfig(dir)), 0o644); err != nil {
 		return err
 	}
 	if err := r.devenv("start", dir); err != nil {
@@ -175,6 +179,9 @@ func (r *runner) stop() {
 	}
 	if err := r.devenv("stop", r.dir); err != nil {
 		logf("%v", err)
+	}
+	if r.ceiling != nil {
+		r.ceiling.stop()
 	}
 }
 
@@ -241,7 +248,12 @@ func (r *runner) newPod(ctx context.Context, m mode, id string) (*pod, error) {
 	}
 	// containerd's sandbox service (v2.4.2) leaves the task address out of
 	// its Start and Status answers; CRI gets it in process. Ask the daemon.
-	st, err := r.controller().Status(ctx, &sandboxapi.ControllerStatusRequest{SandboxID: id})
+	var st *sandboxapi.ControllerStatusResponse
+	if m.sandboxer == ceilingSandboxer {
+		st, err = r.ceiling.ctrl.Status(ctx, &sandboxapi.ControllerStatusRequest{SandboxID: id})
+	} else {
+		st, err = r.controller().Status(ctx, &sandboxapi.ControllerStatusRequest{SandboxID: id})
+	}
 	if err != nil {
 		sb.Shutdown(ctx)
 		return nil, fmt.Errorf("status of sandbox %s: %w", id, err)

@@ -1,4 +1,8 @@
-package main
+// Package inprocess hosts sandboxes in the calling process: per sandbox, a
+// task service on a runtime of this process, served on the sandbox's
+// socket. The daemon hosts goroutine-mode pods this way; the benchmarks
+// host their ceiling (a runtime that runs nothing) the same way.
+package inprocess
 
 import (
 	"context"
@@ -14,45 +18,45 @@ import (
 	"github.com/wasm-sandboxer/wasm-sandboxer/task"
 )
 
-// goroutineHosting runs goroutine-mode sandboxes in the daemon: per
-// sandbox, a task service on the daemon's runtime, served on the
-// sandbox's socket.
-type goroutineHosting struct {
-	runtime   runtime.Runtime
-	publisher task.Publisher
-	images    imagemodule.Source // optional
-	endpoint  []endpoint.Option
+// Hosting runs sandboxes in this process: per sandbox, a task service on
+// Runtime, served on the sandbox's socket.
+type Hosting struct {
+	Runtime   runtime.Runtime
+	Publisher task.Publisher
+	Images    imagemodule.Source // optional
+	Endpoint  []endpoint.Option
 }
 
-var _ sandboxer.Hosting = goroutineHosting{}
+var _ sandboxer.Hosting = Hosting{}
 
-func (g goroutineHosting) Start(ctx context.Context, spec sandboxer.HostSpec) (sandboxer.Host, error) {
+// Start serves a new sandbox's tasks.
+func (g Hosting) Start(ctx context.Context, spec sandboxer.HostSpec) (sandboxer.Host, error) {
 	var opts []task.ServiceOption
-	if g.images != nil {
-		opts = append(opts, task.WithImageModules(g.images))
+	if g.Images != nil {
+		opts = append(opts, task.WithImageModules(g.Images))
 	}
 	if spec.ShutdownWhenEmpty != nil {
 		opts = append(opts, task.WithShutdownWhenEmpty(spec.ShutdownWhenEmpty))
 	}
-	tasks := task.NewService(spec.ID, g.runtime, g.publisher, opts...)
-	srv, err := endpoint.Serve(ctx, spec.ID, spec.Socket, tasks, g.endpoint...)
+	tasks := task.NewService(spec.ID, g.Runtime, g.Publisher, opts...)
+	srv, err := endpoint.Serve(ctx, spec.ID, spec.Socket, tasks, g.Endpoint...)
 	if err != nil {
 		return nil, err
 	}
 	return &localHost{tasks: tasks, srv: srv}, nil
 }
 
-// Attach starts afresh: the modules of a goroutine-mode sandbox ended with
-// the daemon that ran them.
-func (g goroutineHosting) Attach(ctx context.Context, spec sandboxer.HostSpec) (sandboxer.Host, error) {
+// Attach starts afresh: the modules of a sandbox hosted in a process ended
+// with it.
+func (g Hosting) Attach(ctx context.Context, spec sandboxer.HostSpec) (sandboxer.Host, error) {
 	log.G(ctx).WithField("sandbox", spec.ID).Warn("goroutine-mode sandbox: modules that were running ended with the previous daemon; containerd reports them exited (137)")
 	return g.Start(ctx, spec)
 }
 
-// Clean has nothing to do: a goroutine-mode host leaves no files.
-func (goroutineHosting) Clean(context.Context, string) error { return nil }
+// Clean has nothing to do: an in-process host leaves no files.
+func (Hosting) Clean(context.Context, string) error { return nil }
 
-// localHost serves a goroutine-mode sandbox from the daemon.
+// localHost serves a sandbox from this process.
 type localHost struct {
 	tasks *task.Service
 	srv   *endpoint.Server
