@@ -16,7 +16,8 @@
 #
 # down deletes every workload, removes every CRI pod of the devenv, stops the
 # components and leaves no process, mount (the kubelet's root dir),
-# cgroup or iptables chain (KUBE-*) behind; then DIR/k8s is removed unless
+# cgroup or iptables chain (KUBE-*) behind, and puts back the sysctls the
+# kubelet changed; then DIR/k8s is removed unless
 # DEVENV_KEEP is set. kube-proxy's and the kubelet's iptables chains have
 # host-wide names: one cluster per host at a time (up refuses a second).
 set -euo pipefail
@@ -78,6 +79,12 @@ kubectl() { "$bin/kubectl" --kubeconfig "$k/admin.kubeconfig" "$@"; }
 
 https_ok() { # URL: 200 with the admin client certificate
 	curl -sf --max-time 2 --cacert "$k/pki/ca.crt" --cert "$k/pki/admin.crt" --key "$k/pki/admin.key" "$1"
+}
+
+# healthz_ok URL: 200 from a component serving a self-signed certificate
+# (controller-manager and scheduler make their own in --cert-dir).
+healthz_ok() {
+	curl -skf --max-time 2 "$1"
 }
 
 # ---- certificates (openssl) ------------------------------------------------
@@ -227,8 +234,8 @@ EOF
 		--bind-address 127.0.0.1 --secure-port "$sched_port" \
 		--leader-elect=false \
 		--cert-dir "$k/scheduler"
-	wait_ready kube-controller-manager 60 https_ok "https://127.0.0.1:$cm_port/healthz"
-	wait_ready kube-scheduler 60 https_ok "https://127.0.0.1:$sched_port/healthz"
+	wait_ready kube-controller-manager 60 healthz_ok "https://127.0.0.1:$cm_port/healthz"
+	wait_ready kube-scheduler 60 healthz_ok "https://127.0.0.1:$sched_port/healthz"
 
 	start_kubelet "$d" "$kubelet_port" "$kubelet_healthz"
 	wait_ready kubelet 60 curl -sf --max-time 2 "http://127.0.0.1:$kubelet_healthz/healthz"
@@ -245,8 +252,27 @@ EOF
 	log "cluster up in $((SECONDS - t0))s: node $node Ready (eval \"\$(hack/k8s.sh env $d)\")"
 }
 
+# The kubelet sets these host-wide sysctls (kernel.panic_on_oops=1 among
+# them: setupKernelTunables); up saves them and down puts them back.
+kubelet_sysctls="vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes"
+
+save_sysctls() {
+	local s
+	[ -f "$k/sysctls" ] && return 0
+	for s in $kubelet_sysctls; do echo "$s $(cat "/proc/sys/$s")"; done >"$k/sysctls"
+}
+
+restore_sysctls() {
+	local s v
+	[ -f "$k/sysctls" ] || return 0
+	while read -r s v; do
+		[ "$(cat "/proc/sys/$s")" = "$v" ] || echo "$v" >"/proc/sys/$s" || log "cannot restore $s to $v"
+	done <"$k/sysctls"
+}
+
 start_kubelet() { # DIR PORT HEALTHZPORT
 	local d=$1 cg
+	save_sysctls
 	# The pods' cgroups go under a root of this cluster's own (not /kubepods
 	# of the host), so down removes exactly what this kubelet made.
 	cg=wasm-k8s-$(printf '%s' "$d" | cksum | cut -d' ' -f1)
@@ -319,7 +345,6 @@ bindAddress: 127.0.0.1
 healthzBindAddress: 127.0.0.1:$2
 metricsBindAddress: 127.0.0.1:$3
 clusterCIDR: $cidr
-nodePortAddresses: ["127.0.0.1/32"]
 iptables:
   localhostNodePorts: false
 conntrack:
@@ -384,6 +409,7 @@ down() {
 		"$bin/kube-proxy" --cleanup --config "$k/kube-proxy.yaml" >>"$k/kube-proxy.log" 2>&1 || true
 	fi
 	stop_pid kubelet
+	restore_sysctls
 	# What the kubelet left in containerd: every CRI pod of the devenv.
 	if [ -S "$d/containerd.sock" ] && [ -x "$bin/crictl" ]; then
 		"$bin/crictl" --runtime-endpoint "unix://$d/containerd.sock" rmp -af >/dev/null 2>&1 || true
@@ -415,8 +441,8 @@ remove_iptables_chains() {
 	for ipt in iptables ip6tables; do
 		command -v $ipt >/dev/null || continue
 		for table in filter nat mangle raw; do
-			$ipt -w -t $table -S 2>/dev/null | grep -E '^-A [A-Z]+ .*-j KUBE-' | grep -vE '^-A KUBE-' |
-				while read -r rule; do
+			{ $ipt -w -t $table -S 2>/dev/null || true; } | { grep -E '^-A [A-Z]+ .*-j KUBE-' || true; } |
+				{ grep -vE '^-A KUBE-' || true; } | while read -r rule; do
 					# shellcheck disable=SC2086
 					$ipt -w -t $table ${rule/-A/-D} 2>/dev/null || true
 				done
