@@ -11,7 +11,11 @@
 package k8s
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,6 +158,45 @@ func (c *cluster) kubectl(stdin string, args ...string) ([]byte, error) {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
 	return cmd.CombinedOutput()
+}
+
+// kubelet GETs path from the kubelet's HTTPS endpoint (its port is in
+// DIR/k8s/ports) with the admin client certificate.
+func (c *cluster) kubelet(path string) ([]byte, error) {
+	k := filepath.Join(c.dir, "k8s")
+	ports, err := os.ReadFile(filepath.Join(k, "ports"))
+	if err != nil {
+		return nil, err
+	}
+	var port string
+	for _, l := range strings.Split(string(ports), "\n") {
+		if v, ok := strings.CutPrefix(l, "kubelet="); ok {
+			port = v
+		}
+	}
+	ca, err := os.ReadFile(filepath.Join(k, "pki", "ca.crt"))
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(k, "pki", "admin.crt"), filepath.Join(k, "pki", "admin.key"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
+	}}
+	resp, err := hc.Get("https://localhost:" + port + path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("kubelet %s: %s: %s", path, resp.Status, b)
+	}
+	return b, err
 }
 
 func (c *cluster) dumpLogs() {

@@ -57,7 +57,5 @@ spec:
 				t.Errorf("failing container: no last termination state: %s", podSummary([]corev1.Pod{p}))
 			}
 		}
-		b, _ := shared.kubectl("", "-n", ns, "get", "events", "--field-selector", "involvedObject.name=probed,reason=Unhealthy")
-		t.Logf("events:\n%s", b)
 	})
 }
