@@ -24,7 +24,7 @@ step "images (containerd namespace k8s.io; pods use imagePullPolicy: Never)"
 for img in wasm-demo wasm-hello; do
 	"$out/bin/ctr" --address "$dir/containerd.sock" -n k8s.io images import "$out/images/$img.tar" >/dev/null 2>>"$dir/ctr.log"
 done
-"$out/bin/ctr" --address "$dir/containerd.sock" -n k8s.io images ls -q | grep wasm-
+"$out/bin/ctr" --address "$dir/containerd.sock" -n k8s.io images ls -q 2>>"$dir/ctr.log" | grep wasm-
 
 step "kubectl get nodes -o wide"
 kubectl get nodes -o wide
