@@ -82,6 +82,7 @@ ctr-demo: build containerd crictl images ## ctr run of the three image shapes (a
 K8S_DIR ?= /tmp/wasm-k8s
 
 k8s-up: build containerd crictl images k8s-bin ## start a devenv and a single-node Kubernetes on loopback in K8S_DIR (default /tmp/wasm-k8s), test images imported
+	@test ! -e $(K8S_DIR)/containerd.pid || { echo "k8s-up: $(K8S_DIR) is already up (make k8s-down first)" >&2; exit 1; }
 	hack/devenv.sh start $(K8S_DIR)
 	hack/k8s.sh up $(K8S_DIR) || { echo "k8s-up failed: logs in $(K8S_DIR)/k8s; make k8s-down cleans up" >&2; exit 1; }
 	for img in $(IMAGES)/*.tar; do $(BIN)/ctr --address $(K8S_DIR)/containerd.sock -n k8s.io images import "$$img" >/dev/null; done

@@ -65,10 +65,15 @@ kubectl logs hello-forked
 kubectl logs hello-forked | grep -qx 'hello from wasm' || { echo "k8s-demo: hello-forked's log line missing" >&2; exit 1; }
 
 # ---- Service ------------------------------------------------------------------
-# TODO(networking issue): once modules can serve on the pod network, expose
-# the Deployment (kubectl expose deployment/wasm-demo --port 8080) and curl
-# its ClusterIP from the host here: kube-proxy (iptables) already routes
-# ClusterIPs to pods on the devenv bridge.
+# TODO(networking issue, not landed): once modules can serve on the pod
+# network, expose the Deployment (kubectl expose deployment/wasm-demo
+# --port 8080) and curl its ClusterIP from the host here. kube-proxy
+# (iptables) already programs ClusterIP → pod DNAT (KUBE-SVC-*/KUBE-SEP-*).
+# One thing to settle then: the host reaches 10.250.0.0/24 through its
+# default route, so a host-side client's source address would be the VM's
+# own (MASQUERADE rewrites it on the wire only); route the service range
+# via the devenv bridge (ip route add 10.250.0.0/24 dev BRIDGE src GATEWAY)
+# or curl from inside a pod's netns instead.
 
 step "teardown"
 echo "k8s-demo: ok"
