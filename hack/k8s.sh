@@ -332,8 +332,10 @@ start_kube_proxy() { # DIR HEALTHZPORT METRICSPORT
 	local d=$1 cidr
 	cidr=$(sed -n 's/.*"subnet": "\([0-9./]*\)".*/\1/p' "$d/cni/net.d/10-wasmtest.conflist")
 	kubeconfig kube-proxy admin
-	# The conntrack zeros leave the host's sysctls alone; no localhost
-	# NodePorts (they need route_localnet, a host-wide sysctl).
+	# The conntrack zeros leave the host's sysctls alone. NodePorts only on
+	# the devenv bridge's address (the pod subnet's gateway), never on the
+	# VM's; not on localhost either (that needs route_localnet, a host-wide
+	# sysctl).
 	cat >"$k/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
@@ -345,6 +347,7 @@ bindAddress: 127.0.0.1
 healthzBindAddress: 127.0.0.1:$2
 metricsBindAddress: 127.0.0.1:$3
 clusterCIDR: $cidr
+nodePortAddresses: ["$cidr"]
 iptables:
   localhostNodePorts: false
 conntrack:
