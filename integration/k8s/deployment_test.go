@@ -13,7 +13,9 @@ import (
 
 // deployment is a Deployment of the demo module's daemon loop (it prints
 // "daemon tick N" every second) with an env value the rolling update
-// changes.
+// changes. Its memory limit leaves room for execs in the forked runtime,
+// where the limit is also the cgroup's of the module's worker processes
+// (TestExecUnderMemoryLimit).
 func deployment(runtimeClass, version string, replicas int) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -33,7 +35,7 @@ spec:
           imagePullPolicy: Never
           args: [daemon]
           env: [{name: VERSION, value: %q}]
-          resources: {limits: {memory: 64Mi}}
+          resources: {limits: {memory: 128Mi}}
 `, replicas, runtimeClass, demoImage, version)
 }
 
