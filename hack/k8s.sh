@@ -402,7 +402,7 @@ down() {
 	k=$d/k8s
 	# Workloads first (controllers, then their pods), while the kubelet
 	# runs to stop them.
-	if alive kube-apiserver && alive kubelet; then
+	if alive kube-apiserver && alive kubelet && [ -S "$d/containerd.sock" ]; then
 		kubectl delete deployments,replicasets,statefulsets,daemonsets,jobs,cronjobs --all -A --wait=false >/dev/null 2>&1 || true
 		kubectl delete pods --all -A --grace-period=5 --timeout=60s >/dev/null 2>&1 ||
 			log "pods not all deleted in 60s; removing them through CRI"
