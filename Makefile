@@ -10,10 +10,10 @@ GO ?= go
 # containerd is built from the version go.mod pins, never downloaded.
 CONTAINERD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
 
-.PHONY: help build dist containerd crictl critest-bin wasm images bench-images wazero-ref bench bench-quick demo ctr-demo test test-unit test-integration test-long critest fuzz check clean
+.PHONY: help build dist containerd crictl critest-bin k8s-bin wasm images bench-images wazero-ref bench bench-quick demo ctr-demo k8s-up k8s-down k8s-demo test test-unit test-integration test-long test-k8s critest fuzz check clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # containerd-shim-wasm-v1 is C, static: containerd starts it after every
 # task delete and a Go start costs three times a C one (docs/RATIONALE.md).
@@ -53,6 +53,9 @@ critest-bin: $(BIN)/critest ## build critest (sigs.k8s.io/cri-tools, own tools m
 $(BIN)/critest: hack/tools/go.mod
 	cd hack/tools && GOSUMDB=off $(GO) test -c -o $(BIN)/critest sigs.k8s.io/cri-tools/cmd/critest
 
+k8s-bin: ## build kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl (hack/k8s module) into _output/bin; cold: tens of minutes
+	OUT_BIN=$(BIN) GO="$(GO)" hack/k8s/build.sh
+
 wasm: ## build the test Wasm modules into _output/wasm
 	hack/wasm/build.sh $(WASM)
 
@@ -85,6 +88,23 @@ demo: build containerd crictl images ## run a pod printing "hello from wasm" thr
 ctr-demo: build containerd crictl images ## ctr run of the three image shapes (artifact through CRI), then tear down
 	hack/ctr-demo.sh
 
+# A single-node Kubernetes next to the devenv (hack/k8s.sh), kept in K8S_DIR.
+K8S_DIR ?= /tmp/wasm-k8s
+
+k8s-up: build containerd crictl images k8s-bin ## start a devenv and a single-node Kubernetes on loopback in K8S_DIR (default /tmp/wasm-k8s), test images imported
+	@test ! -e $(K8S_DIR)/containerd.pid || { echo "k8s-up: $(K8S_DIR) is already up (make k8s-down first)" >&2; exit 1; }
+	hack/devenv.sh start $(K8S_DIR)
+	hack/k8s.sh up $(K8S_DIR) || { echo "k8s-up failed: logs in $(K8S_DIR)/k8s; make k8s-down cleans up" >&2; exit 1; }
+	for img in $(IMAGES)/*.tar; do $(BIN)/ctr --address $(K8S_DIR)/containerd.sock -n k8s.io images import "$$img" >/dev/null; done
+	@echo 'eval "$$(hack/k8s.sh env $(K8S_DIR))"; kubectl get nodes'
+
+k8s-down: ## tear down make k8s-up's cluster and devenv
+	hack/k8s.sh down $(K8S_DIR)
+	hack/devenv.sh stop $(K8S_DIR)
+
+k8s-demo: build containerd crictl images k8s-bin ## run manifests/examples on a single-node Kubernetes (kubelet → containerd → wasm-sandboxer), then tear down
+	hack/k8s-demo.sh
+
 test: test-unit test-integration ## unit tests, then integration tests against a real containerd
 
 # Each test binary's bound: runtime/forked, the slowest, takes about 3 min
@@ -97,6 +117,9 @@ test-unit: ## go test -race of every package (manifests/ and install/ included)
 
 test-integration: build containerd crictl images ## end-to-end tests through CRI, crictl and ctr against a private containerd (root)
 	WASM_SANDBOXER_OUT=$(OUT) $(GO) test -race -count=1 -tags integration -timeout 20m ./integration/...
+
+test-k8s: build containerd crictl images k8s-bin ## Kubernetes tests (Deployments, Jobs, probes, OOM, stats, bad input) in both runtimes on a single-node cluster (root)
+	WASM_SANDBOXER_OUT=$(OUT) $(GO) test -count=1 -tags k8s -timeout 30m ./integration/k8s/...
 
 FUZZTIME ?= 30s
 # package:target of every fuzz target; seed corpora are committed with them.
