@@ -116,9 +116,9 @@ func start() (*cluster, error) {
 	return c, nil
 }
 
-// hack runs hack/SCRIPT VERB DIR.
-func (c *cluster) hack(script, verb string) ([]byte, error) {
-	return exec.Command(filepath.Join(repoRoot(), "hack", script), verb, c.dir).CombinedOutput()
+// hack runs hack/SCRIPT VERB DIR [ARGS...].
+func (c *cluster) hack(script, verb string, args ...string) ([]byte, error) {
+	return exec.Command(filepath.Join(repoRoot(), "hack", script), append([]string{verb, c.dir}, args...)...).CombinedOutput()
 }
 
 func (c *cluster) stop() error {
