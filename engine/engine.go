@@ -13,6 +13,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/engine/wasisock"
 )
 
 // New returns a wazero runtime with WASI, configured as every host of the
@@ -24,7 +26,11 @@ func New(ctx context.Context, cache wazero.CompilationCache) (wazero.Runtime, er
 		WithCloseOnContextDone(true). // kill works on a guest spinning in a loop
 		WithCompilationCache(cache)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+	// wazero's WASI, with sock_accept and poll_oneoff that serve the
+	// listeners the runtime opened (engine/wasisock).
+	wasi := rt.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
+	wasisock.Export(wasi)
+	if _, err := wasi.Instantiate(ctx); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}

@@ -110,12 +110,10 @@ func listenOne(p uint16) (*os.File, error) {
 		return nil, explain(p, err)
 	}
 	defer ln.Close()
-	f, err := ln.(*net.TCPListener).File() // a dup, blocking
+	// A dup, and its own file: closing ln leaves it open. Whoever serves
+	// it makes it non-blocking (engine/wasisock).
+	f, err := ln.(*net.TCPListener).File()
 	if err != nil {
-		return nil, fmt.Errorf("port %d: %w", p, err)
-	}
-	if err := unix.SetNonblock(int(f.Fd()), true); err != nil {
-		f.Close()
 		return nil, fmt.Errorf("port %d: %w", p, err)
 	}
 	return f, nil
