@@ -27,7 +27,7 @@ type goroutineHosting struct {
 var _ sandboxer.Hosting = goroutineHosting{}
 
 func (g goroutineHosting) Start(ctx context.Context, spec sandboxer.HostSpec) (sandboxer.Host, error) {
-	var opts []task.ServiceOption
+	opts := []task.ServiceOption{task.WithNetNS(spec.NetNS)} // listeners in the pod's network
 	if g.images != nil {
 		opts = append(opts, task.WithImageModules(g.images))
 	}

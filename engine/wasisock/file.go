@@ -101,7 +101,7 @@ func (l *listener) accept() (*conn, experimentalsys.Errno) {
 		return nil, experimentalsys.EBADF
 	}
 	for {
-		nfd, _, err := unix.Accept4(l.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		nfd, err := accept4(l.fd)
 		switch err {
 		case nil:
 			return &conn{sock: sock{fd: nfd, set: l.set}}, 0
@@ -118,6 +118,17 @@ func (l *listener) accept() (*conn, experimentalsys.Errno) {
 			return nil, experimentalsys.UnwrapOSError(err)
 		}
 	}
+}
+
+// accept4 is accept4(2) without the peer's address: x/sys/unix's
+// Accept4 parses it and then asks getsockopt(SO_PROTOCOL), which a
+// confined worker may not call.
+func accept4(fd int) (int, error) {
+	r, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(r), nil
 }
 
 // conn is an accepted connection.
