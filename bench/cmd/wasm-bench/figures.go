@@ -33,7 +33,7 @@ func run(ctx context.Context, r *runner) error {
 		}
 	}
 	need := false
-	for _, f := range []int{1, 3, 4, 5, 6, 7} {
+	for _, f := range []int{1, 3, 4, 5, 6, 7, 8} {
 		need = need || r.want(f)
 	}
 	if !need {
@@ -55,6 +55,7 @@ func run(ctx context.Context, r *runner) error {
 		{3, func(ctx context.Context) error { return r.fig3(ctx, modeGoroutine, modeForkedWarm, modeRunc) }},
 		{5, r.fig5},
 		{7, r.fig7},
+		{8, r.fig8}, // http.go
 		{4, r.fig4},
 	}
 	for _, s := range steps {

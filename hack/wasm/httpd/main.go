@@ -22,13 +22,13 @@ import (
 )
 
 // listeners returns the preopened listening sockets: the descriptors
-// from 3 on that are neither directories (the preopened dirs come first)
-// nor missing. The runtime hands them over blocking, as a POSIX program
-// inherits a socket; Go's net package waits in its poller, so each is made
-// non-blocking first (as under wasmtime or wazero run -listen).
+// listenFDs names that are neither directories (the preopened dirs come
+// first) nor missing. The runtime hands them over blocking, as a POSIX
+// program inherits a socket; Go's net package waits in its poller, so each
+// is made non-blocking first (as under wasmtime or wazero run -listen).
 func listeners() []net.Listener {
 	var out []net.Listener
-	for fd := 3; fd < 3+128; fd++ {
+	for _, fd := range listenFDs() {
 		var st syscall.Stat_t
 		if err := syscall.Fstat(fd, &st); err != nil {
 			break
