@@ -22,7 +22,7 @@ import (
 )
 
 // buildModule builds a program of hack/wasm for wasip1.
-func buildModule(t *testing.T, pkg string) []byte {
+func buildModule(t testing.TB, pkg string) []byte {
 	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("the go tool is not in PATH")
@@ -40,7 +40,7 @@ func buildModule(t *testing.T, pkg string) []byte {
 	return bin
 }
 
-func freePort(t *testing.T) uint16 {
+func freePort(t testing.TB) uint16 {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ type served struct {
 
 // serve runs module bin with two preopened dirs and a listener on a free
 // port, in the calling process (as the goroutine runtime does).
-func serve(t *testing.T, bin []byte, args ...string) *served {
+func serve(t testing.TB, bin []byte, args ...string) *served {
 	t.Helper()
 	ctx := context.Background()
 	rt, err := engine.New(ctx, wazero.NewCompilationCache())

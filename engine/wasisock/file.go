@@ -10,9 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sock is what a listener and a connection share: a host descriptor,
-// always O_NONBLOCK on the host, and the guest's view of its blocking
-// mode, which blocking calls honour by waiting in ppoll (woken by a kill).
+// sock is what a listener and a connection share: a host descriptor
+// whose O_NONBLOCK is the guest's (a blocking accept, read or write waits
+// in the kernel; a kill shuts the socket down to end it: Set.Wake).
 type sock struct {
 	experimentalsys.UnimplementedFile
 	fd       int
@@ -40,6 +40,9 @@ func (s *sock) SetNonblock(enabled bool) experimentalsys.Errno {
 	if s.closed {
 		return experimentalsys.EBADF
 	}
+	if err := unix.SetNonblock(s.fd, enabled); err != nil {
+		return experimentalsys.UnwrapOSError(err)
+	}
 	s.nonblock = enabled
 	return 0
 }
@@ -54,8 +57,9 @@ func (s *sock) Poll(flag experimentalsys.Pflag, timeoutMillis int32) (bool, expe
 	return s.set.waitOne(s.fd, ev, int(timeoutMillis))
 }
 
-// wait waits for ev on the socket when the guest asked for blocking
-// calls; EINTR when the module is being killed.
+// wait waits for ev on the socket when a blocking call found it not
+// ready (it should not: the host descriptor is blocking then); EINTR when
+// the module is being killed.
 func (s *sock) wait(ev int16) experimentalsys.Errno {
 	ready, errno := s.set.waitOne(s.fd, ev, -1)
 	if errno == 0 && !ready {
@@ -84,7 +88,7 @@ func (l *listener) Close() experimentalsys.Errno {
 		return 0
 	}
 	l.closed = true
-	l.f.Close()
+	l.set.remove(&l.sock, l.f.Close) //nolint:errcheck // closing
 	return 0
 }
 
@@ -94,17 +98,22 @@ func (l *listener) Recvfrom([]byte, int) (int, experimentalsys.Errno) {
 	return 0, experimentalsys.ENOTSUP
 }
 
-// accept takes one connection; it waits when the guest's listener is
-// blocking.
-func (l *listener) accept() (*conn, experimentalsys.Errno) {
+// accept takes one connection, non-blocking when nonblock; it waits
+// when the guest's listener is blocking.
+func (l *listener) accept(nonblock bool) (*conn, experimentalsys.Errno) {
 	if l.closed {
 		return nil, experimentalsys.EBADF
 	}
 	for {
-		nfd, err := accept4(l.fd)
+		if l.set.isWoken() {
+			return nil, experimentalsys.EINTR
+		}
+		nfd, err := accept4(l.fd, nonblock)
 		switch err {
 		case nil:
-			return &conn{sock: sock{fd: nfd, set: l.set}}, 0
+			c := &conn{sock: sock{fd: nfd, set: l.set, nonblock: nonblock}}
+			l.set.add(&c.sock)
+			return c, 0
 		case unix.EINTR, unix.ECONNABORTED:
 			continue
 		case unix.EAGAIN:
@@ -123,8 +132,12 @@ func (l *listener) accept() (*conn, experimentalsys.Errno) {
 // accept4 is accept4(2) without the peer's address: x/sys/unix's
 // Accept4 parses it and then asks getsockopt(SO_PROTOCOL), which a
 // confined worker may not call.
-func accept4(fd int) (int, error) {
-	r, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+func accept4(fd int, nonblock bool) (int, error) {
+	flags := uintptr(unix.SOCK_CLOEXEC)
+	if nonblock {
+		flags |= unix.SOCK_NONBLOCK
+	}
+	r, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, flags, 0, 0)
 	if errno != 0 {
 		return -1, errno
 	}
@@ -139,7 +152,7 @@ func (c *conn) Close() experimentalsys.Errno {
 		return 0
 	}
 	c.closed = true
-	return experimentalsys.UnwrapOSError(unix.Close(c.fd))
+	return experimentalsys.UnwrapOSError(c.set.remove(&c.sock, func() error { return unix.Close(c.fd) }))
 }
 
 func (c *conn) Read(buf []byte) (int, experimentalsys.Errno) {

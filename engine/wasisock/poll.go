@@ -100,12 +100,11 @@ func sockAccept(ctx context.Context, mod api.Module, stack []uint64) {
 		ret(stack, experimentalsys.EBADF)
 		return
 	}
-	c, errno := l.accept()
+	c, errno := l.accept(flags&fdflagNonblock != 0)
 	if errno != 0 {
 		ret(stack, errno)
 		return
 	}
-	c.nonblock = flags&fdflagNonblock != 0
 	nfd, errno := s.insert(c)
 	if errno != 0 {
 		c.Close()

@@ -35,6 +35,7 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
+	"sync"
 
 	"github.com/tetratelabs/wazero/api"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
@@ -68,6 +69,13 @@ type Set struct {
 	wake      int
 	stop      func() bool
 
+	// live are the open sockets, which a kill shuts down: a guest in
+	// blocking mode waits in the kernel's accept, read or write (one
+	// system call, as a native program), and shutdown(2) ends that wait.
+	mu    sync.Mutex
+	live  map[*sock]struct{}
+	woken bool
+
 	fsc    reflect.Value // *sys.FSContext of the module
 	lookup reflect.Value // fsc.LookupFile
 	open   reflect.Value // fsc.OpenFile
@@ -80,7 +88,7 @@ func NewSet(ctx context.Context, files []*os.File) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	s := &Set{listeners: files, wake: wake}
+	s := &Set{listeners: files, wake: wake, live: map[*sock]struct{}{}}
 	s.stop = context.AfterFunc(ctx, s.Wake)
 	return s, nil
 }
@@ -95,6 +103,39 @@ func (s *Set) Context(ctx context.Context) context.Context {
 func (s *Set) Wake() {
 	var one = [8]byte{1}
 	unix.Write(s.wake, one[:]) //nolint:errcheck // only EAGAIN (already woken)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.woken = true
+	for k := range s.live {
+		unix.Shutdown(k.fd, unix.SHUT_RDWR) //nolint:errcheck // best effort: the module is closing
+	}
+}
+
+// add registers k as open (shut down at once when the module is being
+// killed already).
+func (s *Set) add(k *sock) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.live[k] = struct{}{}
+	if s.woken {
+		unix.Shutdown(k.fd, unix.SHUT_RDWR) //nolint:errcheck
+	}
+}
+
+// remove forgets k and closes it with closeFn, under the lock a kill's
+// shutdowns take, so no shutdown reaches a descriptor number reused.
+func (s *Set) remove(k *sock, closeFn func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.live, k)
+	return closeFn()
+}
+
+// isWoken reports whether the module is being killed.
+func (s *Set) isWoken() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.woken
 }
 
 // Close releases the eventfd and closes the listeners (the module's
@@ -130,7 +171,9 @@ func (s *Set) Attach(mod api.Module) ([]int32, error) {
 		if err != nil {
 			return nil, fmt.Errorf("wasisock: listener: %w", err)
 		}
-		fd, errno := s.insert(&listener{sock: sock{fd: hostFd, set: s}, f: f})
+		l := &listener{sock: sock{fd: hostFd, set: s}, f: f}
+		s.add(&l.sock)
+		fd, errno := s.insert(l)
 		if errno != 0 {
 			return nil, fmt.Errorf("wasisock: insert listener: %w", errno)
 		}
@@ -139,9 +182,8 @@ func (s *Set) Attach(mod api.Module) ([]int32, error) {
 	return fds, nil
 }
 
-// rawFd is f's descriptor, made non-blocking (every wait of this package
-// is its own ppoll, which a kill interrupts). Not f.Fd(): that makes the
-// descriptor blocking again.
+// rawFd is f's descriptor, made blocking as the guest first sees it.
+// Not f.Fd(): that would also change how os.File uses it.
 func rawFd(f *os.File) (int, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -151,7 +193,7 @@ func rawFd(f *os.File) (int, error) {
 	if err := rc.Control(func(u uintptr) { fd = int(u) }); err != nil {
 		return -1, err
 	}
-	return fd, unix.SetNonblock(fd, true)
+	return fd, unix.SetNonblock(fd, false)
 }
 
 // fsContext is mod.(*wasm.ModuleInstance).Sys.FS(), reached by reflection.
