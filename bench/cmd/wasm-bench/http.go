@@ -158,7 +158,12 @@ func (r *runner) httpPod(ctx context.Context, rs cri.RuntimeServiceClient, handl
 	c, err := rs.CreateContainer(ctx, &cri.CreateContainerRequest{PodSandboxId: p.PodSandboxId, SandboxConfig: podCfg,
 		Config: &cri.ContainerConfig{Metadata: &cri.ContainerMetadata{Name: "c"}, Image: &cri.ImageSpec{Image: imgHTTPD},
 			Command: []string{module}, LogPath: "c.log",
-			Annotations: map[string]string{"wasm-sandboxer.io/ports": strconv.Itoa(port)}}})
+			Annotations: map[string]string{"wasm-sandboxer.io/ports": strconv.Itoa(port)},
+			// A CPU request of one core (kubelet: cpu.shares 1024), as the
+			// native and wazero rows' processes have: without one a
+			// BestEffort container gets cpu.shares 2, and a forked worker
+			// (in the container's cgroup) starves on a busy machine.
+			Linux: &cri.LinuxContainerConfig{Resources: &cri.LinuxContainerResources{CpuShares: 1024}}}})
 	if err == nil {
 		_, err = rs.StartContainer(ctx, &cri.StartContainerRequest{ContainerId: c.ContainerId})
 	}
