@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -187,13 +188,25 @@ func TestServePodNetwork(t *testing.T) {
 }
 
 // TestServeHostNetwork: a hostNetwork pod listens in the host's namespace
-// (tested on loopback only), on the ports of the explicit annotation.
+// (tested on loopback only), on the ports of the explicit annotation: on
+// the container in one runtime, on the pod (containerd's pod_annotations
+// passthrough) in the other.
 func TestServeHostNetwork(t *testing.T) {
 	for _, h := range handlers {
 		t.Run(h, func(t *testing.T) {
-			p := runPodWith(t, h, hostNetwork)
 			port := freePort(t)
-			id := p.running(t, container{image: httpdImage, config: explicitPorts(strconv.Itoa(port))})
+			var c container
+			opts := []podOpt{hostNetwork}
+			if h == "wasm" {
+				c = container{image: httpdImage, config: explicitPorts(strconv.Itoa(port))}
+			} else {
+				c = container{image: httpdImage}
+				opts = append(opts, func(pc *cri.PodSandboxConfig) {
+					pc.Annotations = map[string]string{"wasm-sandboxer.io/ports": strconv.Itoa(port)}
+				})
+			}
+			p := runPodWith(t, h, opts...)
+			id := p.running(t, c)
 			if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port)); got != "ok\n" {
 				t.Fatalf("GET /healthz = %q", got)
 			}
@@ -207,6 +220,43 @@ func TestServeHostNetwork(t *testing.T) {
 			}
 			ln.Close()
 		})
+	}
+}
+
+// TestServeCtrRun: ctr run --annotation wasm-sandboxer.io/ports=PORT
+// serves on the host's loopback (the ctr path has no pod network), and
+// ctr task kill frees the port.
+func TestServeCtrRun(t *testing.T) {
+	port := freePort(t)
+	id := fmt.Sprintf("ctr-web-%d", seq.Add(1))
+	if _, err := ctrIn(t, "default", "", "run", "-d", "--fifo-dir", filepath.Join(shared.dir, "fifo"),
+		"--runtime", "io.containerd.wasm.v1", "--annotation", "wasm-sandboxer.io/ports="+strconv.Itoa(port),
+		httpdImage, id); err != nil {
+		t.Fatalf("ctr run -d: %v", err)
+	}
+	t.Cleanup(func() {
+		ctrIn(t, "default", "", "task", "kill", "-s", "SIGKILL", id)
+		time.Sleep(200 * time.Millisecond)
+		ctrIn(t, "default", "", "task", "delete", id)
+		ctrIn(t, "default", "", "container", "delete", id)
+	})
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port)); got != "ok\n" {
+		t.Fatalf("GET /healthz = %q", got)
+	}
+	if _, err := ctrIn(t, "default", "", "task", "kill", "-s", "SIGTERM", id); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %d not free 10 s after ctr task kill: %v", port, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
