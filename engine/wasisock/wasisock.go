@@ -23,7 +23,7 @@
 // or to look one up from a host function, so this package reaches the
 // table through reflection on exported names only (ModuleInstance.Sys,
 // Context.FS, FSContext.LookupFile and OpenFile). TestReflectionHolds pins
-// that against the wazero version in go.mod; docs/RATIONALE.md ("Why does
+// that against the wazero version in go.mod (so do engine's TestServe tests); docs/RATIONALE.md ("Why does
 // the runtime open the listeners, and not wazero?") says what small wazero
 // API would replace it.
 package wasisock
