@@ -69,7 +69,7 @@ bench-images: build wasm ## the runc side of the benchmarks: native demo and pau
 # docs/performance-latency.png), the quick run's are not (.gitignore).
 bench: BENCH_FLAGS := -json results/latest.json -plot ../docs/performance-latency.png ## every figure vs runc and bare wazero (≈ 27 min: the last full run took 1,625 s); results in bench/results/latest.json, plot in docs/
 bench-quick: BENCH_FLAGS := -quick -json results/latest-quick.json -plot results/latency-quick.png ## the same figures, fewer samples (< 3 min); results in bench/results/latest-quick.json
-# The reference of figure 8: upstream wazero's CLI at the version go.mod
+# The reference of figures 8 and 9: upstream wazero's CLI at the version go.mod
 # pins, built outside this module (so no replace of ours applies to it).
 WAZERO_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/tetratelabs/wazero)
 wazero-ref: $(BIN)/wazero-ref ## build upstream `wazero` (the CLI, at go.mod's version) as _output/bin/wazero-ref

@@ -13,6 +13,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/engine/wasisock"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/errkind"
 )
 
@@ -41,7 +43,11 @@ func New(ctx context.Context, cache wazero.CompilationCache, opts ...Option) (wa
 		WithCloseOnContextDone(o.interruptible).
 		WithCompilationCache(cache)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+	// wazero's WASI, with sock_accept and poll_oneoff that serve the
+	// listeners the runtime opened (engine/wasisock).
+	wasi := rt.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
+	wasisock.Export(wasi)
+	if _, err := wasi.Instantiate(ctx); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/wasm-sandboxer/wasm-sandboxer/engine/wasisock"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/confinedfs"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/stdio"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
@@ -89,6 +90,9 @@ func Instantiate(ctx context.Context, rt wazero.Runtime, compiled wazero.Compile
 			err = fmt.Errorf("runtime panic: %v", r)
 		}
 	}()
+	if ls := wasisock.Listeners(ctx); len(ls) > 0 {
+		return instantiateServing(ctx, rt, compiled, cfg, ls) // serve.go
+	}
 	mod, err := rt.InstantiateModule(ctx, compiled, cfg)
 	if mod != nil {
 		mod.Close(context.Background())

@@ -5,6 +5,8 @@
 #   wasm-demo.tar   docker.io/library/wasm-demo:latest   /demo.wasm  (Go, runwasi-like demo app)
 #   wasm-tiny.tar   docker.io/library/wasm-tiny:latest   /hello.wasm /trap.wasm /spin.wasm
 #                   /exit42.wasm and /not-wasm.wasm (a text file, for the bad-input tests)
+#   wasm-httpd.tar  docker.io/library/wasm-httpd:latest  /httpd.wasm (net/http demo server), /rawhttp.wasm,
+#                   /hello.wasm (an exec probe)
 #   wasm-demo-layer.tar     wasm-demo-layer:latest     demo.wasm as runwasi's wasm-layer image
 #   wasm-demo-artifact.tar  wasm-demo-artifact:latest  demo.wasm as the CNCF Wasm OCI artifact
 #   wasm-two.tar            wasm-two:latest            artifact with two modules: hello.wasm, exit42.wasm
@@ -17,6 +19,8 @@ img=${WASM_IMAGE:-$top/_output/bin/wasm-image}
 mkdir -p "$out"
 "$img" -module "$wasm/hello.wasm" -path /hello.wasm -name wasm-hello:latest -o "$out/wasm-hello.tar"
 "$img" -module "$wasm/demo.wasm" -path /demo.wasm -name wasm-demo:latest -o "$out/wasm-demo.tar"
+"$img" -module "$wasm/httpd.wasm" -path /httpd.wasm -name wasm-httpd:latest -o "$out/wasm-httpd.tar" \
+	-file "$wasm/rawhttp.wasm:/rawhttp.wasm" -file "$wasm/hello.wasm:/hello.wasm"
 notwasm=$(mktemp)
 trap 'rm -f "$notwasm"' EXIT
 echo "this is a text file, not a WebAssembly module" >"$notwasm"

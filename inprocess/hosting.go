@@ -29,9 +29,10 @@ type Hosting struct {
 
 var _ sandboxer.Hosting = Hosting{}
 
-// Start serves a new sandbox's tasks.
+// Start serves a new sandbox's tasks; their listeners are opened in the
+// pod's network namespace.
 func (g Hosting) Start(ctx context.Context, spec sandboxer.HostSpec) (sandboxer.Host, error) {
-	var opts []task.ServiceOption
+	opts := []task.ServiceOption{task.WithNetNS(spec.NetNS)}
 	if g.Images != nil {
 		opts = append(opts, task.WithImageModules(g.Images))
 	}

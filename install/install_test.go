@@ -1,6 +1,7 @@
 package install
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,6 +194,10 @@ func checkDropIn(t *testing.T, s string) {
 		}
 		if _, ok := rt["options"]; ok {
 			t.Errorf("runtime %s has an options table", name)
+		}
+		// Ports reach the spec: kubelet's containerPorts and ours.
+		if ca := fmt.Sprint(rt["container_annotations"]); !strings.Contains(ca, "io.kubernetes.container.ports") || !strings.Contains(ca, "wasm-sandboxer.io/ports") {
+			t.Errorf("runtime %s container_annotations = %v", name, rt["container_annotations"])
 		}
 	}
 }

@@ -31,7 +31,7 @@ type env struct {
 }
 
 // testImages are hack/images.sh's archives, imported in every test run.
-var testImages = []string{"wasm-hello", "wasm-demo", "wasm-tiny", "wasm-demo-layer", "wasm-demo-artifact", "wasm-two", "wasm-badlayer"}
+var testImages = []string{"wasm-hello", "wasm-demo", "wasm-httpd", "wasm-tiny", "wasm-demo-layer", "wasm-demo-artifact", "wasm-two", "wasm-badlayer"}
 
 var (
 	shared *env

@@ -56,6 +56,8 @@ func newObject(apiVersion, kind string) (any, error) {
 		return &appsv1.DaemonSet{}, nil
 	case "apps/v1/Deployment":
 		return &appsv1.Deployment{}, nil
+	case "v1/Service":
+		return &corev1.Service{}, nil
 	}
 	return nil, fmt.Errorf("unexpected kind %s %s", apiVersion, kind)
 }
@@ -243,21 +245,51 @@ func nameOf(obj any) string {
 
 func TestExamples(t *testing.T) {
 	o := load(t, "examples")
-	d := one[*appsv1.Deployment](t, o, "Deployment")
-	if rc := d.Spec.Template.Spec.RuntimeClassName; rc == nil || *rc != "wasm" {
-		t.Errorf("runtimeClassName %v, want wasm", rc)
+	if len(o.byKind["Deployment"]) != 2 {
+		t.Fatalf("%d Deployments, want 2 (the demo and the web service)", len(o.byKind["Deployment"]))
 	}
-	for k, v := range d.Spec.Selector.MatchLabels {
-		if d.Spec.Template.Labels[k] != v {
-			t.Errorf("Deployment selector %s=%s does not match its pods", k, v)
+	images := map[string]bool{}
+	for _, im := range o.k.Images {
+		images[im.Name] = true
+	}
+	for _, obj := range o.byKind["Deployment"] {
+		d := obj.(*appsv1.Deployment)
+		if rc := d.Spec.Template.Spec.RuntimeClassName; rc == nil || *rc != "wasm" {
+			t.Errorf("%s: runtimeClassName %v, want wasm", d.Name, rc)
+		}
+		for k, v := range d.Spec.Selector.MatchLabels {
+			if d.Spec.Template.Labels[k] != v {
+				t.Errorf("%s: selector %s=%s does not match its pods", d.Name, k, v)
+			}
+		}
+		c := d.Spec.Template.Spec.Containers[0]
+		if !images[c.Image] {
+			t.Errorf("%s: image %q is not one of the kustomization's", d.Name, c.Image)
+		}
+		if len(c.Command) != 0 {
+			t.Errorf("%s: command %q replaces the image's entrypoint (the module)", d.Name, c.Command)
 		}
 	}
-	c := d.Spec.Template.Spec.Containers[0]
-	if c.Image != o.k.Images[0].Name {
-		t.Errorf("image %q is not the kustomization's %q", c.Image, o.k.Images[0].Name)
+	// The web service: a containerPort (all the runtime needs), probes on
+	// it, and a Service selecting its pods.
+	svc := one[*corev1.Service](t, o, "Service")
+	var web *appsv1.Deployment
+	for _, obj := range o.byKind["Deployment"] {
+		if d := obj.(*appsv1.Deployment); d.Name == "wasm-httpd" {
+			web = d
+		}
 	}
-	if len(c.Command) != 0 {
-		t.Errorf("command %q replaces the image's entrypoint (the module)", c.Command)
+	if web == nil {
+		t.Fatal("no wasm-httpd Deployment")
+	}
+	c := web.Spec.Template.Spec.Containers[0]
+	if len(c.Ports) != 1 || c.Ports[0].ContainerPort != 8080 || c.ReadinessProbe == nil || c.LivenessProbe == nil {
+		t.Errorf("wasm-httpd container: ports %v, probes %v %v", c.Ports, c.ReadinessProbe, c.LivenessProbe)
+	}
+	for k, v := range svc.Spec.Selector {
+		if web.Spec.Template.Labels[k] != v {
+			t.Errorf("Service selector %s=%s does not match the web pods", k, v)
+		}
 	}
 }
 

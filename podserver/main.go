@@ -99,7 +99,8 @@ func run(o Config, containerd Containerd) (retErr error) {
 		return err
 	}
 	defer closeClients()
-	tasks := task.NewService(o.Sandbox, frt, m.Publisher(pub), task.WithImageModules(images))
+	tasks := task.NewService(o.Sandbox, frt, m.Publisher(pub), task.WithImageModules(images),
+		task.WithNetNS(o.NetNS)) // listeners in the pod's network
 	srv, err := endpoint.Serve(ctx, o.Sandbox, o.Socket, tasks,
 		endpoint.WithInterceptors(m.TTRPCInterceptor), endpoint.WithMetrics(m))
 	if err != nil {

@@ -8,6 +8,7 @@ package runtime
 
 import (
 	"context"
+	"os"
 	"syscall"
 	"time"
 
@@ -46,6 +47,13 @@ type ProcessSpec struct {
 	// layers (wasm-layer images, Wasm artifacts) when args[0] is not a
 	// file in the rootfs.
 	Image imagemodule.Source
+	// Listeners are listening TCP sockets the module gets as preopened
+	// descriptors after its preopened directories, in order (the
+	// container's ports, opened by the task service in the pod's network
+	// namespace). Prepare takes them over: the process closes them when
+	// the module ends or the process is closed (the caller closes them
+	// again, harmlessly, when Prepare fails).
+	Listeners []*os.File
 }
 
 // Process is one running (or ready to run) module.

@@ -30,6 +30,7 @@ import (
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/deletemark"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/imagemodule"
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/listen"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/wasispec"
 	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
 )
@@ -53,6 +54,8 @@ type Service struct {
 	onEmptyShutdown func()
 	// images provides modules from image layers; may be nil.
 	images imagemodule.Source
+	// netns is the pod's network namespace, where listeners are opened.
+	netns string
 
 	mu    sync.Mutex
 	tasks map[string]*container
@@ -197,14 +200,23 @@ func (s *Service) create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	if cfg.Terminal {
 		return nil, fmt.Errorf("task %q: config.json asks for a terminal (process.terminal): WASI modules have no tty: %w", r.ID, errdefs.ErrInvalidArgument)
 	}
+	lns, lports, err := s.openListeners(spec) // listeners.go
+	if err != nil {
+		return nil, fmt.Errorf("task %q: %w", r.ID, err)
+	}
 	p, err := s.rt.Prepare(ctx, runtime.ProcessSpec{
 		ID: r.ID, ContainerID: r.ID, Rootfs: c.rootfs, Config: cfg,
 		Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr,
 		Image:       s.images,
 		CgroupsPath: linuxOf(spec).CgroupsPath, Resources: linuxOf(spec).Resources,
+		Listeners: lns,
 	})
 	if err != nil {
+		listen.Close(lns)
 		return nil, fmt.Errorf("task %q: %w", r.ID, err)
+	}
+	if len(lports) > 0 {
+		logger = logger.WithField("ports", lports)
 	}
 	c.init = newProc(r.ID, "", p, r.Stdin, r.Stdout, r.Stderr)
 	go s.watchExit(namespaces.WithNamespace(context.WithoutCancel(ctx), ns), c, c.init)

@@ -28,9 +28,10 @@ import (
 
 // workerSide is the worker side of the control socket.
 type workerSide struct {
-	mu  sync.Mutex // serialises writes
-	enc *json.Encoder
-	dec *json.Decoder
+	mu     sync.Mutex // serialises writes
+	enc    *json.Encoder
+	dec    *json.Decoder
+	rights *workerproto.RightsReader // the descriptors that came with messages
 }
 
 func (w *workerSide) send(m workerproto.Message) {
@@ -44,7 +45,8 @@ func (w *workerSide) send(m workerproto.Message) {
 // report its exit. It returns the process's exit code.
 func Main() int {
 	ctrl := os.NewFile(workerproto.FDControl, "control")
-	w := &workerSide{enc: json.NewEncoder(ctrl), dec: json.NewDecoder(ctrl)}
+	rights := workerproto.NewRightsReader(ctrl)
+	w := &workerSide{enc: json.NewEncoder(ctrl), dec: json.NewDecoder(rights), rights: rights}
 	var h workerproto.Hello
 	if err := w.dec.Decode(&h); err != nil {
 		fmt.Fprintln(os.Stderr, "wasm-sandboxer-worker: read hello:", err)
@@ -83,6 +85,13 @@ func Main() int {
 	if err := w.dec.Decode(&m); err != nil || m.Job == nil {
 		return 1 // the daemon let an idle worker go
 	}
+	// The job's listening sockets came with it: the worker may not make
+	// sockets (docs/security.md), only serve these.
+	listeners, err := w.rights.Take(m.Job.Listeners, "listener")
+	if err != nil {
+		w.send(workerproto.Message{Error: err.Error()})
+		return 1
+	}
 	sa, compiled, ios, err := setup(m.Job, eng)
 	if err != nil {
 		w.send(workerproto.Message{Error: err.Error()})
@@ -114,7 +123,7 @@ func Main() int {
 			return code
 		}
 	}
-	e := sa.Run(context.Background())
+	e := sa.Run(engine.WithListeners(context.Background(), listeners))
 	ios.Close()
 	w.send(workerproto.Message{Exit: &workerproto.Exit{Code: e.Code, Reason: e.Reason, OOM: e.OOM}})
 	if e.Code > 255 {

@@ -111,15 +111,26 @@ func commonRules() []Rule {
 
 		// Randomness: crypto/rand, WASI random_get.
 		allow("getrandom", unix.SYS_GETRANDOM),
+
+		// Serving the listening sockets a job brings (engine/wasisock):
+		// they come with the job message as SCM_RIGHTS (recvmsg), and a
+		// module accepts on them and serves the connections (accept4,
+		// shutdown; recvfrom for sock_recv's MSG_PEEK; reads and writes
+		// are read and write). None of these makes a socket or reaches
+		// an address: socket, connect, bind and listen stay denied.
+		allow("accept4", unix.SYS_ACCEPT4),
+		allow("shutdown", unix.SYS_SHUTDOWN),
+		allow("recvfrom", unix.SYS_RECVFROM),
+		allow("recvmsg", unix.SYS_RECVMSG),
 	}
 }
 
-// socketRules are the calls [Policy.AllowSockets] adds: what Go's net
-// package and wazero's sock_* functions use (seen under strace in the
-// tests' sockets scenario: socket, bind, listen, accept4, connect,
-// getsockname, getpeername, setsockopt), plus getsockopt (SO_ERROR after a
-// non-blocking TCP connect), shutdown (CloseWrite, WASI sock_shutdown) and
-// the datagram and MSG_PEEK calls (wazero's sock_recv uses recvfrom).
+// socketRules are the calls [Policy.AllowSockets] adds to the common ones
+// (which serve inherited sockets: accept4, shutdown, recvfrom, recvmsg):
+// what Go's net package and wazero's sock_* functions use to make sockets
+// (seen under strace in the tests' sockets scenario: socket, bind, listen,
+// connect, getsockname, getpeername, setsockopt), plus getsockopt
+// (SO_ERROR after a non-blocking TCP connect) and the datagram calls.
 func socketRules() []Rule {
 	return []Rule{
 		allow("socket", unix.SYS_SOCKET),
@@ -127,15 +138,11 @@ func socketRules() []Rule {
 		allow("connect", unix.SYS_CONNECT),
 		allow("bind", unix.SYS_BIND),
 		allow("listen", unix.SYS_LISTEN),
-		allow("accept4", unix.SYS_ACCEPT4),
 		allow("getsockname", unix.SYS_GETSOCKNAME),
 		allow("getpeername", unix.SYS_GETPEERNAME),
 		allow("getsockopt", unix.SYS_GETSOCKOPT),
 		allow("setsockopt", unix.SYS_SETSOCKOPT),
-		allow("shutdown", unix.SYS_SHUTDOWN),
 		allow("sendto", unix.SYS_SENDTO),
-		allow("recvfrom", unix.SYS_RECVFROM),
 		allow("sendmsg", unix.SYS_SENDMSG),
-		allow("recvmsg", unix.SYS_RECVMSG),
 	}
 }

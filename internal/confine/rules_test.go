@@ -82,8 +82,13 @@ func TestRulesData(t *testing.T) {
 			t.Errorf("%s: unexpected argument conditions", r.Name)
 		}
 	}
-	// Sockets only on request, and only the socket calls.
-	for _, name := range []string{"socket", "socketpair", "connect", "bind", "listen", "accept4", "sendmsg", "recvmsg"} {
+	// Serving an inherited socket always; making one only on request.
+	for _, name := range []string{"accept4", "shutdown", "recvfrom", "recvmsg"} {
+		if _, ok := find(base, name); !ok {
+			t.Errorf("%s (serving an inherited socket) not allowed", name)
+		}
+	}
+	for _, name := range []string{"socket", "socketpair", "connect", "bind", "listen", "sendmsg", "getsockopt", "setsockopt"} {
 		if _, ok := find(base, name); ok {
 			t.Errorf("%s allowed without AllowSockets", name)
 		}

@@ -56,6 +56,9 @@ type Job struct {
 	Stdin        bool   `json:"stdin,omitempty"` // /job/stdin is the stdin fifo
 	Stdout       bool   `json:"stdout,omitempty"`
 	Stderr       bool   `json:"stderr,omitempty"`
+	// Listeners is how many listening sockets came with this message (as
+	// SCM_RIGHTS, in order): the module's preopened sockets.
+	Listeners int `json:"listeners,omitempty"`
 }
 
 // Message is every later message, in either direction.

@@ -36,6 +36,7 @@ func TestCompromisedWorker(t *testing.T) {
 	}
 	want := map[string]string{
 		"execve": "EPERM", "forkexec": "EPERM", "socket-inet": "EPERM", "socket-unix": "EPERM",
+		"connect": "EPERM", "bind": "EPERM", "listen": "EPERM",
 		"read-host-file": "ENOENT", "read-proc": "ENOENT", "mount": "EPERM", "chroot": "EPERM",
 		"unshare-user": "EPERM", "ptrace": "EPERM", "write-root": "EROFS",
 	}

@@ -119,6 +119,17 @@ func (p *process) mount(src, dst string, flags uintptr) error {
 	return nil
 }
 
+// sendJob sends the job with its listening sockets attached.
+func (p *process) sendJob(j *workerproto.Job, listeners []*os.File) error {
+	if len(listeners) == 0 {
+		return p.send(workerproto.Message{Job: j})
+	}
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	j.Listeners = len(listeners)
+	return workerproto.SendWithFiles(p.w.ctrl, workerproto.Message{Job: j}, listeners)
+}
+
 func (p *process) send(m workerproto.Message) error {
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()

@@ -193,7 +193,13 @@ func (r *Runtime) prepare(ctx context.Context, spec runtime.ProcessSpec, parent 
 	if err != nil {
 		return nil, fmt.Errorf("stage job %s: %w", spec.ID, err)
 	}
-	if err := p.send(workerproto.Message{Job: j}); err != nil {
+	err = p.sendJob(j, spec.Listeners)
+	// The worker has its own copies of the listeners now: the port is
+	// free again as soon as the worker ends.
+	for _, f := range spec.Listeners {
+		f.Close()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("send job %s: %w", spec.ID, err)
 	}
 	var m workerproto.Message

@@ -31,7 +31,10 @@ type process struct {
 	ios      *stdio.Set
 	mem      *engine.Allocator
 	group    *group // the container's modules: budget, accounting
-	cpu      cpuMeter
+	// listeners are the module's preopened sockets (ProcessSpec.Listeners);
+	// the module's end closes them, and Close again.
+	listeners []*os.File
+	cpu       cpuMeter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -88,7 +91,7 @@ func (p *process) run() {
 }
 
 func (p *process) instantiate() runtime.Exit {
-	err := engine.Instantiate(p.ctx, p.rt.rt, p.compiled, p.cfg)
+	err := engine.Instantiate(engine.WithListeners(p.ctx, p.listeners), p.rt.rt, p.compiled, p.cfg)
 	if sig := p.killSig.Load(); sig != 0 && p.ctx.Err() != nil {
 		return runtime.Exit{Code: 128 + uint32(sig), Reason: fmt.Sprintf("killed by signal %d", sig)}
 	}
@@ -112,8 +115,12 @@ func (p *process) finish(e runtime.Exit) {
 	if e.OOM {
 		p.group.oomKills.Add(1)
 	}
-	// Close the writers so the log readers see EOF as the module ends.
+	// Close the writers so the log readers see EOF as the module ends,
+	// and free the ports at once (a kill before start never ran it).
 	p.ios.Close()
+	for _, f := range p.listeners {
+		f.Close()
+	}
 	close(p.done)
 }
 
@@ -153,6 +160,9 @@ func (p *process) Close() error {
 	var err error
 	p.closeOnce.Do(func() {
 		p.cancel()
+		for _, f := range p.listeners {
+			f.Close()
+		}
 		errs := []error{p.ios.Close(), engine.CloseFS(p.root, p.mounts)}
 		p.rt.cache.release(p.digest)
 		p.group.leave(p)

@@ -148,7 +148,9 @@ func (r *Runtime) prepare(ctx context.Context, spec runtime.ProcessSpec, g *grou
 		return nil, err
 	}
 	log.G(ctx).WithFields(log.Fields{"id": spec.ID, "module": name, "digest": digest}).Debug("module prepared")
-	return newProcess(r, spec.ID, digest, compiled, engine.ModuleConfig(cfg, root, mounts, ios), root, mounts, ios, g), nil
+	p := newProcess(r, spec.ID, digest, compiled, engine.ModuleConfig(cfg, root, mounts, ios), root, mounts, ios, g)
+	p.listeners = spec.Listeners
+	return p, nil
 }
 
 // acquire returns the compiled module for digest, compiling it on a miss,

@@ -141,7 +141,7 @@ func (r *runner) start(ctx context.Context) error {
 	r.images = map[string]containerd.Image{}
 	for _, img := range []struct{ file, ns string }{
 		{"wasm-hello", namespace}, {"wasm-demo", namespace}, {"bench-native", namespace},
-		{"wasm-demo", "k8s.io"}, {"bench-native", "k8s.io"}, {"bench-pause", "k8s.io"},
+		{"wasm-demo", "k8s.io"}, {"bench-native", "k8s.io"}, {"bench-pause", "k8s.io"}, {"wasm-httpd", "k8s.io"},
 	} {
 		b, err := exec.CommandContext(ctx, filepath.Join(r.out, "bin", "ctr"), "--address", r.sock(), "-n", img.ns,
 			"images", "import", filepath.Join(r.out, "images", img.file+".tar")).CombinedOutput()

@@ -39,7 +39,7 @@ func run(ctx context.Context, r *runner) error {
 		}
 	}
 	need := false
-	for _, f := range []int{1, 3, 4, 5, 6, 7} {
+	for _, f := range []int{1, 3, 4, 5, 6, 7, 9} {
 		need = need || r.want(f)
 	}
 	if !need {
@@ -63,6 +63,7 @@ func run(ctx context.Context, r *runner) error {
 		}},
 		{5, r.fig5},
 		{7, r.fig7},
+		{9, r.fig9}, // http.go
 		{4, r.fig4},
 	}
 	for _, s := range steps {
