@@ -58,11 +58,12 @@ type served struct {
 }
 
 // serve runs module bin with two preopened dirs and a listener on a free
-// port, in the calling process (as the goroutine runtime does).
+// port, in the calling process, on an engine that a cancel interrupts (as
+// the goroutine runtime does).
 func serve(t testing.TB, bin []byte, args ...string) *served {
 	t.Helper()
 	ctx := context.Background()
-	rt, err := engine.New(ctx, wazero.NewCompilationCache())
+	rt, err := engine.New(ctx, wazero.NewCompilationCache(), engine.Interruptible())
 	if err != nil {
 		t.Fatal(err)
 	}
