@@ -174,8 +174,11 @@ func (f *file) Write(buf []byte) (int, experimentalsys.Errno) {
 	return f.writeAll(buf, func(b []byte, _ int64) (int, error) { return unix.Write(f.fd, b) }, 0)
 }
 
-// Pwrite implements experimentalsys.File. With O_APPEND set, Linux appends
-// regardless of off.
+// Pwrite implements experimentalsys.File. On a file in append mode it
+// fails with EIO and writes nothing, as wazero's own files do (Go's
+// os.File.WriteAt refuses append mode); Linux would append regardless of
+// off, which a caller asking for an offset does not expect
+// (docs/RATIONALE.md, "Why does pwrite fail on an append-mode file?").
 func (f *file) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
 	switch {
 	case f.closed:
@@ -184,6 +187,10 @@ func (f *file) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
 		return 0, experimentalsys.EISDIR
 	case off < 0:
 		return 0, experimentalsys.EINVAL
+	case len(buf) == 0:
+		return 0, 0
+	case f.IsAppend():
+		return 0, experimentalsys.EIO
 	}
 	return f.writeAll(buf, func(b []byte, off int64) (int, error) { return unix.Pwrite(f.fd, b, off) }, off)
 }
