@@ -517,7 +517,7 @@ func TestFileReadWrite(t *testing.T) {
 	_, errno = d.Pread(buf, 0)
 	wantErrno(t, "Pread dir", errno, experimentalsys.EISDIR)
 	_, errno = d.Write(buf)
-	wantErrno(t, "Write dir", errno, experimentalsys.EBADF)
+	wantErrno(t, "Write dir", errno, experimentalsys.EISDIR)
 	_, errno = d.Pwrite(buf, 0)
 	wantErrno(t, "Pwrite dir", errno, experimentalsys.EISDIR)
 	wantErrno(t, "Truncate dir", d.Truncate(0), experimentalsys.EISDIR)

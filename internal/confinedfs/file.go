@@ -165,11 +165,15 @@ func (f *file) Pread(buf []byte, off int64) (int, experimentalsys.Errno) {
 }
 
 // Write implements experimentalsys.File. Blocking files are written fully
-// unless an error occurs.
+// unless an error occurs. A directory gives EISDIR, as wazero's own files
+// do (its interface documents EBADF, Linux too; a guest sees what
+// `wazero run` shows it: internal/testing/wasidiff).
 func (f *file) Write(buf []byte) (int, experimentalsys.Errno) {
 	switch {
-	case f.closed, f.isDir: // the contract wants EBADF for directories
+	case f.closed:
 		return 0, experimentalsys.EBADF
+	case f.isDir:
+		return 0, experimentalsys.EISDIR
 	}
 	return f.writeAll(buf, func(b []byte, _ int64) (int, error) { return unix.Write(f.fd, b) }, 0)
 }
