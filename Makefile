@@ -39,6 +39,7 @@ dist: ## static binaries and install/ in _output/dist/opt/wasm-sandboxer: the in
 containerd: $(BIN)/.containerd-$(CONTAINERD_VERSION)-runc ## build containerd, ctr and containerd-shim-runc-v2 from the go.mod-pinned module
 
 $(BIN)/.containerd-$(CONTAINERD_VERSION)-runc:
+	@echo "containerd: building containerd $(CONTAINERD_VERSION), ctr and the runc shim (the first time: about 5 min on 2 cores, silent)"
 	mkdir -p $(BIN)
 	$(GO) build -trimpath -tags no_btrfs -o $(BIN)/ github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/ctr github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
 	rm -f $(BIN)/.containerd-* && touch $@
@@ -46,6 +47,7 @@ $(BIN)/.containerd-$(CONTAINERD_VERSION)-runc:
 crictl: $(BIN)/crictl ## build crictl (sigs.k8s.io/cri-tools, own tools module)
 
 $(BIN)/crictl: hack/tools/go.mod
+	@echo "crictl: building cri-tools' crictl in hack/tools (the first time: a few minutes, silent)"
 	cd hack/tools && GOSUMDB=off $(GO) build -o $(BIN)/crictl sigs.k8s.io/cri-tools/cmd/crictl
 
 critest-bin: $(BIN)/critest ## build critest (sigs.k8s.io/cri-tools, own tools module)
@@ -64,7 +66,7 @@ bench-images: build wasm ## the runc side of the benchmarks: native demo and pau
 
 # One driver (root): the full run's results are committed (bench/results/latest.json,
 # docs/performance-latency.png), the quick run's are not (.gitignore).
-bench: BENCH_FLAGS := -json results/latest.json -plot ../docs/performance-latency.png ## every figure vs runc and bare wazero (≈ 27 min: the last full run took 1,625 s); results in bench/results/latest.json, plot in docs/
+bench: BENCH_FLAGS := -json results/latest.json -plot ../docs/performance-latency.png ## every figure vs runc and bare wazero (≈ 16 min: the committed run, bench/results/latest.json, took 964 s); plot in docs/
 bench-quick: BENCH_FLAGS := -quick -json results/latest-quick.json -plot results/latency-quick.png ## the same figures, fewer samples (< 3 min); results in bench/results/latest-quick.json
 bench bench-quick: build containerd images bench-images
 	cd bench && $(GO) run ./cmd/wasm-bench -top $(CURDIR) -out $(OUT) $(BENCH_FLAGS)
