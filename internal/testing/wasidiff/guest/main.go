@@ -679,7 +679,7 @@ func checkRename() {
 	if d, ok := pre["/data"]; ok {
 		b, m := str("rdir3")
 		c, k := str("moved")
-		out("rename across mounts EXDEV", "%s", en(path_rename(r, b, m, d, c, k)))
+		out("rename across mounts", "%s", en(path_rename(r, b, m, d, c, k)))
 	}
 }
 
