@@ -218,7 +218,9 @@ func Exported(t testing.TB) []string {
 func Reference(t testing.TB, fx *Fixture, args []string) (tasktest.Result, *Calls) {
 	t.Helper()
 	calls := &Calls{names: map[string]int{}}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// A bound for a hang only (a poll that sleeps forever): compiling the
+	// 3 MB guest under -race on a busy 2-core machine took over a minute.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	ctx = experimental.WithFunctionListenerFactory(ctx, calls)
 	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
