@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -39,13 +38,14 @@ const (
 )
 
 // ModuleConfig is the WASI view of cfg: argv, env, cwd, the confined
-// rootfs as "/", bind mounts at their destinations, real clocks and
-// crypto/rand.
+// rootfs as "/", bind mounts at their destinations, /dev (dev.go), real
+// clocks and crypto/rand.
 func ModuleConfig(cfg wasispec.Config, root *confinedfs.FS, mounts []*confinedfs.FS, ios *stdio.Set) wazero.ModuleConfig {
 	fsCfg := wazero.NewFSConfig().(sysfs.FSConfig).WithSysFSMount(root, "/")
 	for i, p := range cfg.Preopens {
 		fsCfg = fsCfg.(sysfs.FSConfig).WithSysFSMount(mounts[i], p.GuestPath)
 	}
+	fsCfg = withDev(fsCfg, cfg)
 	mc := wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module may run at once
 		WithArgs(cfg.Args...).
@@ -53,16 +53,8 @@ func ModuleConfig(cfg wasispec.Config, root *confinedfs.FS, mounts []*confinedfs
 		WithFSConfig(fsCfg).
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithRandSource(rand.Reader)
-	hasPWD := false
-	for _, e := range cfg.Env {
-		k, v, _ := strings.Cut(e, "=")
-		mc = mc.WithEnv(k, v)
-		hasPWD = hasPWD || k == "PWD"
-	}
-	// wazero has no cwd setting: WASI libcs (wasi-libc, Go's wasip1) take
-	// the initial directory from PWD.
-	if !hasPWD {
-		mc = mc.WithEnv("PWD", cfg.Cwd)
+	for _, kv := range moduleEnv(cfg) {
+		mc = mc.WithEnv(kv[0], kv[1])
 	}
 	return mc
 }

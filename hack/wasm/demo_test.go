@@ -94,6 +94,12 @@ func TestDemo(t *testing.T) {
 	})
 	t.Run("echo", func(t *testing.T) {
 		expect(t, d.run(ctx, base, "echo", "hello", "world"), 0, "hello world\n")
+		expect(t, d.run(ctx, base, "echo", "-n", "hello"), 0, "hello")
+	})
+	t.Run("as /bin/echo", func(t *testing.T) { // critest's execSync: `echo -n hello`
+		var stdout bytes.Buffer
+		_, err := d.r.InstantiateModule(ctx, d.compiled, base.WithArgs("echo", "-n", "hello").WithStdout(&stdout).WithName(""))
+		expect(t, result{stdout.String(), "", err}, 0, "hello")
 	})
 	t.Run("exit42", func(t *testing.T) {
 		res := d.run(ctx, base, "exit", "42")

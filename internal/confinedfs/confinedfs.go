@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -447,12 +448,18 @@ func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
 	return experimentalsys.UnwrapOSError(unix.Linkat(oldDir, so.name, newDir, sn.name, 0))
 }
 
-// Symlink implements [experimentalsys.FS.Symlink]. oldPath is stored as is;
-// unlike wazero's DirFS, absolute targets are allowed because this FS
-// resolves them inside the root, as in a container.
+// Symlink implements [experimentalsys.FS.Symlink]. oldPath is stored as is.
+// An absolute oldPath is refused with EPERM, as wazero's DirFS and the
+// WASI filesystem's path resolution rules do: the link would be a host
+// file, and in a bind-mounted volume the host, another container or a
+// later pod would follow "/..." on their own root (docs/RATIONALE.md,
+// "Why are absolute symlink targets refused?").
 func (f *FS) Symlink(oldPath, linkName string) experimentalsys.Errno {
 	if f.readOnly {
 		return experimentalsys.EROFS
+	}
+	if path.IsAbs(oldPath) {
+		return experimentalsys.EPERM
 	}
 	s := splitPath(linkName)
 	if s.name == "" {

@@ -517,7 +517,7 @@ func TestFileReadWrite(t *testing.T) {
 	_, errno = d.Pread(buf, 0)
 	wantErrno(t, "Pread dir", errno, experimentalsys.EISDIR)
 	_, errno = d.Write(buf)
-	wantErrno(t, "Write dir", errno, experimentalsys.EBADF)
+	wantErrno(t, "Write dir", errno, experimentalsys.EISDIR)
 	_, errno = d.Pwrite(buf, 0)
 	wantErrno(t, "Pwrite dir", errno, experimentalsys.EISDIR)
 	wantErrno(t, "Truncate dir", d.Truncate(0), experimentalsys.EISDIR)
@@ -547,6 +547,14 @@ func TestAppend(t *testing.T) {
 	}
 	if got := readHost(t, host); got != "hello world" {
 		t.Errorf("after append: %q", got)
+	}
+	// Issue 17: pwrite in append mode fails and writes nothing, as in
+	// wazero's own files.
+	if n, errno := f.Pwrite([]byte("J"), 0); n != 0 || errno != experimentalsys.EIO {
+		t.Errorf("Pwrite in append mode = %d, %v; want 0, EIO", n, errno)
+	}
+	if got := readHost(t, host); got != "hello world" {
+		t.Errorf("after Pwrite in append mode: %q", got)
 	}
 	wantErrno(t, "SetAppend(false)", f.SetAppend(false), 0)
 	if f.IsAppend() {
@@ -705,11 +713,12 @@ func TestNamespaceOps(t *testing.T) {
 	}
 
 	// Symlink, Readlink, Lstat
-	wantErrno(t, "Symlink", fsys.Symlink("/a/hi.txt", "ln"), 0)
-	if target, errno := fsys.Readlink("ln"); errno != 0 || target != "/a/hi.txt" {
+	wantErrno(t, "Symlink absolute", fsys.Symlink("/a/hi.txt", "ln"), experimentalsys.EPERM)
+	wantErrno(t, "Symlink", fsys.Symlink("a/hi.txt", "ln"), 0)
+	if target, errno := fsys.Readlink("ln"); errno != 0 || target != "a/hi.txt" {
 		t.Errorf("Readlink = %q, %v", target, errno)
 	}
-	long := "/" + strings.Repeat("x", 1000)
+	long := strings.Repeat("x", 1000)
 	wantErrno(t, "Symlink long", fsys.Symlink(long, "long"), 0)
 	if target, errno := fsys.Readlink("long"); errno != 0 || target != long {
 		t.Errorf("Readlink(long) = %d bytes, %v", len(target), errno)
@@ -723,7 +732,7 @@ func TestNamespaceOps(t *testing.T) {
 	_, errno = fsys.Readlink(".")
 	wantErrno(t, "Readlink .", errno, experimentalsys.EINVAL)
 	lst, errno := fsys.Lstat("ln")
-	if errno != 0 || lst.Mode.Type() != fs.ModeSymlink || lst.Size != int64(len("/a/hi.txt")) {
+	if errno != 0 || lst.Mode.Type() != fs.ModeSymlink || lst.Size != int64(len("a/hi.txt")) {
 		t.Errorf("Lstat(ln) = %+v, %v", lst, errno)
 	}
 	st, errno := fsys.Stat("ln")
@@ -1047,4 +1056,20 @@ func TestConcurrentClose(t *testing.T) {
 		t.Error(err)
 	}
 	wg.Wait()
+}
+
+// TestIssue17AbsoluteSymlink: a symlink with an absolute target would be a
+// host file pointing at the host's "/" (in a bind-mounted volume, the host
+// and other containers follow it): refused with EPERM, as wazero's DirFS
+// does, and nothing is created.
+func TestIssue17AbsoluteSymlink(t *testing.T) {
+	fx := newFixture(t)
+	fsys := mustNew(t, fx.root)
+	for _, target := range []string{"/", "/etc/passwd", "//x", "/hello.txt"} {
+		wantErrno(t, "Symlink "+target, fsys.Symlink(target, "abs-link"), experimentalsys.EPERM)
+		if _, err := os.Lstat(filepath.Join(fx.root, "abs-link")); !os.IsNotExist(err) {
+			t.Fatalf("Symlink %q left a link on the host: %v", target, err)
+		}
+	}
+	wantErrno(t, "Symlink relative", fsys.Symlink("hello.txt", "rel-link"), 0)
 }

@@ -165,17 +165,24 @@ func (f *file) Pread(buf []byte, off int64) (int, experimentalsys.Errno) {
 }
 
 // Write implements experimentalsys.File. Blocking files are written fully
-// unless an error occurs.
+// unless an error occurs. A directory gives EISDIR, as wazero's own files
+// do (its interface documents EBADF, Linux too; a guest sees what
+// `wazero run` shows it: internal/testing/wasidiff).
 func (f *file) Write(buf []byte) (int, experimentalsys.Errno) {
 	switch {
-	case f.closed, f.isDir: // the contract wants EBADF for directories
+	case f.closed:
 		return 0, experimentalsys.EBADF
+	case f.isDir:
+		return 0, experimentalsys.EISDIR
 	}
 	return f.writeAll(buf, func(b []byte, _ int64) (int, error) { return unix.Write(f.fd, b) }, 0)
 }
 
-// Pwrite implements experimentalsys.File. With O_APPEND set, Linux appends
-// regardless of off.
+// Pwrite implements experimentalsys.File. On a file in append mode it
+// fails with EIO and writes nothing, as wazero's own files do (Go's
+// os.File.WriteAt refuses append mode); Linux would append regardless of
+// off, which a caller asking for an offset does not expect
+// (docs/RATIONALE.md, "Why does pwrite fail on an append-mode file?").
 func (f *file) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
 	switch {
 	case f.closed:
@@ -184,6 +191,10 @@ func (f *file) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
 		return 0, experimentalsys.EISDIR
 	case off < 0:
 		return 0, experimentalsys.EINVAL
+	case len(buf) == 0:
+		return 0, 0
+	case f.IsAppend():
+		return 0, experimentalsys.EIO
 	}
 	return f.writeAll(buf, func(b []byte, off int64) (int, error) { return unix.Pwrite(f.fd, b, off) }, off)
 }

@@ -37,7 +37,7 @@ type Capabilities struct {
 // returns, which declares caps. Every case gets its own runtime and task
 // service.
 func Run(t *testing.T, caps Capabilities, newRuntime NewRuntime) {
-	for _, c := range slices.Concat(cases, execCases, resourceCases, eventCases, badInputCases, serveCases) {
+	for _, c := range slices.Concat(cases, execCases, resourceCases, eventCases, badInputCases, serveCases, wasiCases) {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t, newRuntime)
 			f.caps = caps

@@ -1,0 +1,18 @@
+//go:build linux
+
+package forked
+
+import (
+	"testing"
+
+	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/wasidiff"
+	"github.com/wasm-sandboxer/wasm-sandboxer/runtime"
+)
+
+// TestWASIDifferential runs the WASI guest through the task API on the
+// forked runtime (a confined worker) and compares everything with
+// wazero's own host (internal/testing/wasidiff; differences:
+// docs/conformance.md).
+func TestWASIDifferential(t *testing.T) {
+	wasidiff.Run(t, "forked", func(t *testing.T) runtime.Runtime { return newRuntimePool(t, 0) })
+}
