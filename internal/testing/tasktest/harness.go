@@ -138,7 +138,9 @@ func serveWith(t testing.TB, rt runtime.Runtime, pub task.Publisher) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), Namespace), 2*time.Minute)
+	// A hang guard, not a pace: under -race beside other builds, compiling
+	// the 7 MB net/http module alone took over 2 minutes.
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), Namespace), 10*time.Minute)
 	t.Cleanup(func() {
 		a.Close()
 		cancel()
