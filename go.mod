@@ -154,3 +154,5 @@ tool (
 	github.com/containerd/containerd/v2/cmd/containerd
 	github.com/containerd/containerd/v2/cmd/ctr
 )
+
+replace github.com/tetratelabs/wazero => ./third_party/wazero

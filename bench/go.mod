@@ -79,3 +79,5 @@ require (
 )
 
 replace github.com/wasm-sandboxer/wasm-sandboxer => ../
+
+replace github.com/tetratelabs/wazero => ../third_party/wazero
