@@ -140,10 +140,20 @@ FUZZTIME ?= 30s
 # package:target of every fuzz target; seed corpora are committed with them.
 FUZZ_TARGETS := ./internal/wasispec:FuzzFromSpec ./internal/wasmimage:FuzzResolve ./sandboxer:FuzzParseState
 
+# Go's fuzzer itself sometimes ends a run with "context deadline exceeded"
+# when -fuzztime runs out while a worker is still busy (seen once in a CI run
+# on a loaded machine, none in the three reruns after it): no input failed and
+# none was written. That one outcome is run again once; a failing input
+# ("Failing input written to testdata/fuzz/…") never is.
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s): spec translation, image parser, state loader
-	@set -e; for t in $(FUZZ_TARGETS); do \
+	@set -eo pipefail; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+		if ! $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}" 2>&1 | tee $(OUT)/fuzz.log; then \
+			if grep -q 'context deadline exceeded' $(OUT)/fuzz.log && ! grep -q 'Failing input written' $(OUT)/fuzz.log; then \
+				echo "fuzz: the fuzzer's own deadline error, no failing input: running $${t#*:} again"; \
+				$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+			else exit 1; fi; \
+		fi; \
 	done
 
 test-long: build containerd images ## load test: 1,000 pods through CRI, 4 clients and a killer (LOAD_PODS=…)
