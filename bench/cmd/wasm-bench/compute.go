@@ -18,13 +18,11 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/fifo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/tetratelabs/wazero"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/bench"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/stats"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tasktest"
 	"github.com/wasm-sandboxer/wasm-sandboxer/internal/testing/tiny"
-	"github.com/wasm-sandboxer/wasm-sandboxer/runtime/goroutine"
 )
 
 // rowWazeroRun is the reference of figure 8: the same module under the
@@ -56,21 +54,11 @@ func (r *runner) fig8(ctx context.Context) error {
 	if _, err := os.Stat(ref); err != nil {
 		return fmt.Errorf("reference wazero CLI (make wazero-ref): %w", err)
 	}
-	dir, err := os.MkdirTemp("", "wasm-bench-compute.")
+	dir, cacheDir, cache, compiler, done, err := inProcess(ctx, "wasm-bench-compute.")
 	if err != nil {
 		return err
 	}
-	defer cleanDir(dir)
-	cacheDir := filepath.Join(dir, "compile-cache")
-	cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
-	if err != nil {
-		return err
-	}
-	compiler, err := goroutine.New(ctx, goroutine.WithCompilationCache(cache))
-	if err != nil {
-		return err
-	}
-	defer compiler.Close(ctx)
+	defer done()
 	fk, closeFk, err := r.forked(ctx, dir, cache, cacheDir, 2)
 	if err != nil {
 		return err

@@ -175,21 +175,11 @@ func (r *runner) fig2(ctx context.Context) error {
 	d, err := bench.Floor(ctx, tiny.Modules()["hello.wasm"], n, settle)
 	f.Rows = append(f.Rows, latencyRow(rowFloor, d, err))
 
-	dir, err := os.MkdirTemp("", "wasm-bench-task.")
+	dir, cacheDir, cache, compiler, done, err := inProcess(ctx, "wasm-bench-task.")
 	if err != nil {
 		return err
 	}
-	defer cleanDir(dir)
-	cacheDir := filepath.Join(dir, "compile-cache")
-	cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
-	if err != nil {
-		return err
-	}
-	compiler, err := goroutine.New(ctx, goroutine.WithCompilationCache(cache))
-	if err != nil {
-		return err
-	}
-	defer compiler.Close(ctx)
+	defer done()
 	rows := []struct {
 		name string
 		rt   func() (runtime.Runtime, func(), error)
@@ -220,6 +210,26 @@ func (r *runner) fig2(ctx context.Context) error {
 	}
 	f.SetRatios(rowFloor)
 	return nil
+}
+
+// inProcess is what figures 2 and 8 run the task API on, in this process:
+// a temp dir (prefix), an on-disk compile cache in it, and a goroutine
+// runtime compiling into that cache. done closes the runtime and removes
+// the dir.
+func inProcess(ctx context.Context, prefix string) (dir, cacheDir string, cache wazero.CompilationCache, compiler *goroutine.Runtime, done func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", "", nil, nil, nil, err
+	}
+	cacheDir = filepath.Join(dir, "compile-cache")
+	if cache, err = wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
+		compiler, err = goroutine.New(ctx, goroutine.WithCompilationCache(cache))
+	}
+	if err != nil {
+		cleanDir(dir)
+		return "", "", nil, nil, nil, err
+	}
+	return dir, cacheDir, cache, compiler, func() { compiler.Close(ctx); cleanDir(dir) }, nil
 }
 
 // forked is a forked runtime as a pod server makes one (pool of size),
