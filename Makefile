@@ -133,7 +133,7 @@ test-unit: ## go test -race of every package (manifests/ and install/ included),
 test-integration: build containerd crictl images ## end-to-end tests through CRI, crictl and ctr against a private containerd (root)
 	WASM_SANDBOXER_OUT=$(OUT) $(GO) test -race -count=1 -tags integration -timeout 20m ./integration/...
 
-test-k8s: build containerd crictl images k8s-bin ## Kubernetes tests (Deployments, Jobs, probes, OOM, stats, bad input) in both runtimes on a single-node cluster (root)
+test-k8s: build containerd crictl images k8s-bin ## Kubernetes tests (Deployments, Jobs, probes, Services, OOM, stats, bad input) in both runtimes on a single-node cluster (root)
 	WASM_SANDBOXER_OUT=$(OUT) $(GO) test -count=1 -tags k8s -timeout 30m ./integration/k8s/...
 
 FUZZTIME ?= 30s

@@ -2,9 +2,10 @@
 # make k8s-demo: a private containerd + wasm-sandboxer (hack/devenv.sh) and a
 # single-node Kubernetes next to it (hack/k8s.sh); the test images imported
 # into containerd's k8s.io namespace, manifests/base's RuntimeClasses
-# applied (server-side) and manifests/examples' Deployment run from the
-# imported image; then pods, logs, an exec and a one-shot pod in the forked
-# runtime are shown, and everything is torn down.
+# applied (server-side) and manifests/examples (the demo Deployment, the
+# web demo behind a Service) run from the imported images; then pods, logs,
+# an exec, the Service's answers (curl of its ClusterIP from the node) and a
+# one-shot pod in the forked runtime are shown, and everything is torn down.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${OUT:-$top/_output}
@@ -21,7 +22,7 @@ step() { printf '\n== %s\n' "$*"; }
 eval "$("$top/hack/k8s.sh" env "$dir")"
 
 step "images (containerd namespace k8s.io; pods use imagePullPolicy: Never)"
-for img in wasm-demo wasm-hello; do
+for img in wasm-demo wasm-hello wasm-httpd; do
 	"$out/bin/ctr" --address "$dir/containerd.sock" -n k8s.io images import "$out/images/$img.tar" >/dev/null 2>>"$dir/ctr.log"
 done
 "$out/bin/ctr" --address "$dir/containerd.sock" -n k8s.io images ls -q 2>>"$dir/ctr.log" | grep wasm-
@@ -35,6 +36,7 @@ kubectl apply --server-side -f "$top/manifests/base/runtimeclass.yaml"
 step "kubectl apply -k hack/k8s/examples  (manifests/examples with the imported image)"
 kubectl apply -k "$top/hack/k8s/examples"
 kubectl rollout status deployment/wasm-demo --timeout=120s
+kubectl rollout status deployment/wasm-httpd --timeout=120s
 
 step "kubectl get pods -o wide"
 kubectl get pods -o wide
@@ -64,16 +66,19 @@ kubectl get pod hello-forked -o wide
 kubectl logs hello-forked
 kubectl logs hello-forked | grep -qx 'hello from wasm' || { echo "k8s-demo: hello-forked's log line missing" >&2; exit 1; }
 
-# ---- Service ------------------------------------------------------------------
-# TODO(networking issue, not landed): once modules can serve on the pod
-# network, expose the Deployment (kubectl expose deployment/wasm-demo
-# --port 8080) and curl its ClusterIP from the host here. kube-proxy
-# (iptables) already programs ClusterIP → pod DNAT (KUBE-SVC-*/KUBE-SEP-*).
-# One thing to settle then: the host reaches 10.250.0.0/24 through its
-# default route, so a host-side client's source address would be the VM's
-# own (MASQUERADE rewrites it on the wire only); route the service range
-# via the devenv bridge (ip route add 10.250.0.0/24 dev BRIDGE src GATEWAY)
-# or curl from inside a pod's netns instead.
+step "kubectl get service wasm-httpd; curl of its ClusterIP from the node"
+# hack/k8s.sh routes the Service range through the devenv bridge, so these
+# requests leave from the bridge's address; kube-proxy's rules pick a ready
+# replica for each connection.
+kubectl get service wasm-httpd -o wide
+kubectl get endpointslices -l kubernetes.io/service-name=wasm-httpd
+ip=$(kubectl get service wasm-httpd -o jsonpath='{.spec.clusterIP}')
+answers=0 # four answers, at most 20 tries (kube-proxy may still be syncing)
+for _ in $(seq 1 20); do
+	if curl -sS --max-time 2 "http://$ip/"; then answers=$((answers + 1)); else sleep 0.5; fi
+	[ "$answers" -ge 4 ] && break
+done
+[ "$answers" -ge 4 ] || { echo "k8s-demo: the Service at $ip answered $answers of 20 requests" >&2; exit 1; }
 
 step "teardown"
 echo "k8s-demo: ok"

@@ -245,6 +245,7 @@ EOF
 
 	start_kube_proxy "$d" "$proxy_healthz" "$proxy_metrics"
 	wait_ready kube-proxy 60 curl -sf --max-time 2 "http://127.0.0.1:$proxy_healthz/healthz"
+	route_services "$d"
 
 	# Pods are refused until the namespace's default ServiceAccount exists.
 	wait_ready kube-controller-manager 60 kubectl -n default get serviceaccount default
@@ -357,6 +358,26 @@ conntrack:
   tcpCloseWaitTimeout: 0s
 EOF
 	start_bg kube-proxy "$bin/kube-proxy" --config "$k/kube-proxy.yaml"
+}
+
+# route_services: the Service range through the devenv bridge, from the
+# bridge's address. Without it the host reaches a ClusterIP by its default
+# route, and a client on the node (curl, the tests) would send from the
+# VM's own address. The bridge is made here, before the first pod, exactly
+# as CNI's bridge plugin makes it (gateway = the subnet's first address),
+# which the plugin then adopts; devenv.sh stop deletes it, and the route
+# with it.
+route_services() {
+	local d=$1 conf br subnet gw
+	conf=$d/cni/net.d/10-wasmtest.conflist
+	br=$(sed -n 's/.*"bridge": "\(wasmbr[0-9]*\)".*/\1/p' "$conf")
+	subnet=$(sed -n 's/.*"subnet": "\([0-9./]*\)".*/\1/p' "$conf")
+	[ -n "$br" ] && [ -n "$subnet" ] || die "no bridge or subnet in $conf"
+	gw=${subnet%.0/*}.1
+	ip link show "$br" >/dev/null 2>&1 || ip link add name "$br" type bridge
+	ip -4 addr show dev "$br" | grep -q " $gw/" || ip addr add "$gw/${subnet#*/}" dev "$br"
+	ip link set "$br" up
+	ip route replace "$service_cidr" dev "$br" src "$gw"
 }
 
 # cgroup v1: the root in every hierarchy; cpuset needs cpus and mems.

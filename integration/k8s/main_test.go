@@ -37,12 +37,13 @@ var shared *cluster
 var runtimeClasses = []string{"wasm", "wasm-forked"}
 
 // testImages are hack/images.sh's archives the tests use.
-var testImages = []string{"wasm-demo", "wasm-hello", "wasm-tiny"}
+var testImages = []string{"wasm-demo", "wasm-hello", "wasm-tiny", "wasm-httpd"}
 
 const (
 	demoImage  = "docker.io/library/wasm-demo:latest"
 	helloImage = "docker.io/library/wasm-hello:latest"
 	tinyImage  = "docker.io/library/wasm-tiny:latest"
+	webImage   = "docker.io/library/wasm-httpd:latest"
 )
 
 func TestMain(m *testing.M) {

@@ -2,15 +2,20 @@
 // net/http on the listening sockets its runtime preopened (the descriptors
 // after the preopened directories, one per container port, in order).
 //
-//	GET  /         a greeting naming the listener and the request count
-//	GET  /healthz  "ok" (readiness and liveness probes)
+//	GET  /         a greeting naming the host asked for, the request count
+//	               and $HOSTNAME (CRI sets it to the pod's name)
+//	GET  /healthz  "ok" (readiness and liveness probes); 503 once /sick
 //	POST /echo     "<n> bytes\n", n the size of the request body
+//	POST /sick     /healthz fails from now on (liveness tests)
 //	GET  /exit?code=N  ends the program with exit code N (tests)
 //
-// With no preopened socket it says so and exits 2.
+// -delay D waits D before serving: connections queue on the preopened
+// socket unanswered, as behind a slow start, so readiness probes fail
+// until then. With no preopened socket it says so and exits 2.
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +24,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // listeners returns the preopened listening sockets: the descriptors
@@ -50,19 +56,31 @@ func listeners() []net.Listener {
 }
 
 func main() {
+	delay := flag.Duration("delay", 0, "wait this long before serving")
+	flag.Parse()
 	lns := listeners()
 	if len(lns) == 0 {
 		fmt.Fprintln(os.Stderr, "httpd: no preopened listening socket (give the container a port)")
 		os.Exit(2)
 	}
 	var requests atomic.Int64
+	var sick atomic.Bool
+	host := os.Getenv("HOSTNAME")
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n := requests.Add(1)
-		fmt.Fprintf(w, "hello from wasm (request %d, %s)\n", n, r.Host)
+		fmt.Fprintf(w, "hello from wasm (request %d, %s) on %s\n", n, r.Host, host)
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if sick.Load() {
+			http.Error(w, "sick", http.StatusServiceUnavailable)
+			return
+		}
 		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("POST /sick", func(w http.ResponseWriter, r *http.Request) {
+		sick.Store(true)
+		io.WriteString(w, "/healthz fails from now on\n")
 	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		n, err := io.Copy(io.Discard, r.Body)
@@ -80,6 +98,10 @@ func main() {
 		}
 		os.Exit(code)
 	})
+	if *delay > 0 {
+		fmt.Printf("httpd: waiting %v before serving\n", *delay)
+		time.Sleep(*delay)
+	}
 	fmt.Printf("httpd: serving on %d listener(s)\n", len(lns))
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
