@@ -10,7 +10,7 @@ GO ?= go
 # containerd is built from the version go.mod pins, never downloaded.
 CONTAINERD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
 
-.PHONY: help build dist containerd crictl critest-bin k8s-bin wasm images bench-images wazero-ref bench bench-quick demo ctr-demo k8s-up k8s-down k8s-demo test test-unit test-integration test-long test-k8s critest fuzz check clean
+.PHONY: help build dist containerd crictl critest-bin k8s-bin wasm images installer-image bench-images wazero-ref bench bench-quick demo ctr-demo k8s-up k8s-down k8s-demo test test-unit test-integration test-long test-k8s critest fuzz check clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ wasm: ## build the test Wasm modules into _output/wasm
 images: build wasm ## package the test modules as OCI image archives in _output/images
 	hack/images.sh $(WASM) $(IMAGES)
 
+installer-image: build dist wasm ## the installer DaemonSet's image without a registry: make dist on Debian's static busybox (test-k8s runs its pod)
+	hack/installer-image.sh
+
 bench-images: build wasm ## the runc side of the benchmarks: native demo and pause binaries as images
 	hack/bench-images.sh
 
@@ -93,9 +96,9 @@ ctr-demo: build containerd crictl images ## ctr run of the three image shapes (a
 # A single-node Kubernetes next to the devenv (hack/k8s.sh), kept in K8S_DIR.
 K8S_DIR ?= /tmp/wasm-k8s
 
-k8s-up: build containerd crictl images k8s-bin ## start a devenv and a single-node Kubernetes on loopback in K8S_DIR (default /tmp/wasm-k8s), test images imported
+k8s-up: build containerd crictl images installer-image bench-images k8s-bin ## start a devenv and a single-node Kubernetes on loopback in K8S_DIR (default /tmp/wasm-k8s), test images imported
 	@test ! -e $(K8S_DIR)/containerd.pid || { echo "k8s-up: $(K8S_DIR) is already up (make k8s-down first)" >&2; exit 1; }
-	hack/devenv.sh start $(K8S_DIR)
+	DEVENV_CONTAINERD_CONFIG=hack/k8s/containerd.toml hack/devenv.sh start $(K8S_DIR)
 	hack/k8s.sh up $(K8S_DIR) || { echo "k8s-up failed: logs in $(K8S_DIR)/k8s; make k8s-down cleans up" >&2; exit 1; }
 	for img in $(IMAGES)/*.tar; do $(BIN)/ctr --address $(K8S_DIR)/containerd.sock -n k8s.io images import "$$img" >/dev/null; done
 	@echo 'eval "$$(hack/k8s.sh env $(K8S_DIR))"; kubectl get nodes'
@@ -133,7 +136,7 @@ test-unit: ## go test -race of every package (manifests/ and install/ included),
 test-integration: build containerd crictl images ## end-to-end tests through CRI, crictl and ctr against a private containerd (root)
 	WASM_SANDBOXER_OUT=$(OUT) $(GO) test -race -count=1 -tags integration -timeout 20m ./integration/...
 
-test-k8s: build containerd crictl images k8s-bin ## Kubernetes tests (Deployments, Jobs, probes, Services, OOM, stats, bad input) in both runtimes on a single-node cluster (root)
+test-k8s: build containerd crictl images installer-image bench-images k8s-bin ## Kubernetes tests (Deployments, Jobs, probes, Services, OOM, stats, bad input, the installer DaemonSet) in both runtimes on a single-node cluster (root)
 	WASM_SANDBOXER_OUT=$(OUT) $(GO) test -count=1 -tags k8s -timeout 30m ./integration/k8s/...
 
 FUZZTIME ?= 30s

@@ -37,7 +37,8 @@ var shared *cluster
 var runtimeClasses = []string{"wasm", "wasm-forked"}
 
 // testImages are hack/images.sh's archives the tests use.
-var testImages = []string{"wasm-demo", "wasm-hello", "wasm-tiny", "wasm-httpd"}
+// bench-pause is runc pods' sandbox (hack/k8s/containerd.toml).
+var testImages = []string{"wasm-demo", "wasm-hello", "wasm-tiny", "wasm-httpd", "wasm-sandboxer-installer", "bench-pause"}
 
 const (
 	demoImage  = "docker.io/library/wasm-demo:latest"
@@ -97,7 +98,7 @@ func start() (*cluster, error) {
 			return nil, err
 		}
 		c.dir = d
-		if b, err := c.hack("devenv.sh", "start"); err != nil {
+		if b, err := c.hackEnv([]string{"DEVENV_CONTAINERD_CONFIG=" + filepath.Join(repoRoot(), "hack", "k8s", "containerd.toml")}, "devenv.sh", "start"); err != nil {
 			return c, fmt.Errorf("devenv start: %v\n%s", err, b)
 		}
 		t0 := time.Now()
@@ -119,7 +120,14 @@ func start() (*cluster, error) {
 
 // hack runs hack/SCRIPT VERB DIR [ARGS...].
 func (c *cluster) hack(script, verb string, args ...string) ([]byte, error) {
-	return exec.Command(filepath.Join(repoRoot(), "hack", script), append([]string{verb, c.dir}, args...)...).CombinedOutput()
+	return c.hackEnv(nil, script, verb, args...)
+}
+
+// hackEnv runs hack/SCRIPT VERB DIR [ARGS...] with env added to ours.
+func (c *cluster) hackEnv(env []string, script, verb string, args ...string) ([]byte, error) {
+	cmd := exec.Command(filepath.Join(repoRoot(), "hack", script), append([]string{verb, c.dir}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd.CombinedOutput()
 }
 
 func (c *cluster) stop() error {
@@ -165,15 +173,9 @@ func (c *cluster) kubectl(stdin string, args ...string) ([]byte, error) {
 // DIR/k8s/ports) with the admin client certificate.
 func (c *cluster) kubelet(path string) ([]byte, error) {
 	k := filepath.Join(c.dir, "k8s")
-	ports, err := os.ReadFile(filepath.Join(k, "ports"))
+	port, err := c.port("kubelet")
 	if err != nil {
 		return nil, err
-	}
-	var port string
-	for _, l := range strings.Split(string(ports), "\n") {
-		if v, ok := strings.CutPrefix(l, "kubelet="); ok {
-			port = v
-		}
 	}
 	ca, err := os.ReadFile(filepath.Join(k, "pki", "ca.crt"))
 	if err != nil {
@@ -198,6 +200,20 @@ func (c *cluster) kubelet(path string) ([]byte, error) {
 		err = fmt.Errorf("kubelet %s: %s: %s", path, resp.Status, b)
 	}
 	return b, err
+}
+
+// port is the port hack/k8s.sh gave component (DIR/k8s/ports).
+func (c *cluster) port(component string) (string, error) {
+	ports, err := os.ReadFile(filepath.Join(c.dir, "k8s", "ports"))
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(string(ports), "\n") {
+		if v, ok := strings.CutPrefix(l, component+"="); ok {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("no port for %s in %s", component, filepath.Join(c.dir, "k8s", "ports"))
 }
 
 func (c *cluster) dumpLogs() {
