@@ -6,9 +6,11 @@ package inprocess
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/containerd/containerd/api/types"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 
 	"github.com/wasm-sandboxer/wasm-sandboxer/endpoint"
@@ -52,6 +54,12 @@ func (g Hosting) Start(ctx context.Context, spec sandboxer.HostSpec) (sandboxer.
 func (g Hosting) Attach(ctx context.Context, spec sandboxer.HostSpec) (sandboxer.Host, error) {
 	log.G(ctx).WithField("sandbox", spec.ID).Warn("goroutine-mode sandbox: modules that were running ended with the previous daemon; containerd reports them exited (137)")
 	return g.Start(ctx, spec)
+}
+
+// Reattach has nothing to give back: an in-process host ended with the
+// daemon.
+func (Hosting) Reattach(_ context.Context, spec sandboxer.HostSpec) (sandboxer.Host, error) {
+	return nil, fmt.Errorf("sandbox %q: an in-process host does not outlive its daemon: %w", spec.ID, errdefs.ErrNotFound)
 }
 
 // Clean has nothing to do: an in-process host leaves no files.

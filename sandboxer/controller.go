@@ -99,13 +99,20 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	}
 	for _, st := range states {
 		sb := newSandbox(st)
-		if st.Phase == PhaseReady {
-			if err := c.restoreHost(ctx, sb); err != nil {
+		switch st.Phase {
+		case PhaseReady:
+			if err := c.restoreHost(ctx, sb, Hosting.Attach); err != nil {
 				log.G(ctx).WithError(err).WithField("sandbox", st.ID).Error("restore task endpoint; marking sandbox stopped")
 				sb.markStopped(time.Now().UTC())
 				if err := store.Save(sb.snapshot()); err != nil {
 					log.G(ctx).WithError(err).WithField("sandbox", st.ID).Error("save sandbox state")
 				}
+			}
+		case PhaseStopped:
+			// A stopped sandbox's pod server runs until Shutdown: without
+			// its host back, Shutdown would leave it running for good.
+			if err := c.restoreHost(ctx, sb, Hosting.Reattach); err != nil {
+				log.G(ctx).WithError(err).WithField("sandbox", st.ID).Debug("stopped sandbox: no host outlived the daemon")
 			}
 		}
 		c.sandboxes[st.ID] = sb
@@ -115,16 +122,17 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	return c, nil
 }
 
-// restoreHost gives a ready sandbox its host back after a daemon restart
-// (Hosting.Attach).
-func (c *Controller) restoreHost(ctx context.Context, sb *sandbox) error {
+// restoreHost gives a sandbox its host back after a daemon restart with
+// attach (Hosting.Attach for a ready one, Hosting.Reattach for a stopped
+// one).
+func (c *Controller) restoreHost(ctx context.Context, sb *sandbox, attach func(Hosting, context.Context, HostSpec) (Host, error)) error {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	hosting, err := c.hosting(sb.state.mode())
 	if err != nil {
 		return err
 	}
-	h, err := hosting.Attach(ctx, c.hostSpec(sb.state))
+	h, err := attach(hosting, ctx, c.hostSpec(sb.state))
 	if err != nil {
 		return err
 	}

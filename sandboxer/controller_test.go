@@ -58,6 +58,10 @@ func (l localHosting) Attach(ctx context.Context, spec HostSpec) (Host, error) {
 	return l.Start(ctx, spec)
 }
 
+func (localHosting) Reattach(context.Context, HostSpec) (Host, error) {
+	return nil, errdefs.ErrNotFound
+}
+
 func (localHosting) Clean(context.Context, string) error { return nil }
 
 type localHost struct {

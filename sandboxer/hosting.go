@@ -20,6 +20,10 @@ type Hosting interface {
 	// on the same socket: a host that outlived the daemon is attached
 	// again, one that could not is started afresh (and says so).
 	Attach(ctx context.Context, spec HostSpec) (Host, error)
+	// Reattach gives a stopped sandbox back a host that outlived the
+	// daemon (a pod server that still runs), so that Shutdown ends it. It
+	// never starts one: with none, it fails (errdefs.ErrNotFound).
+	Reattach(ctx context.Context, spec HostSpec) (Host, error)
 	// Clean removes what a host that is gone left in dir (a HostSpec.Dir
 	// no sandbox uses any more).
 	Clean(ctx context.Context, dir string) error

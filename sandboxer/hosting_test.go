@@ -68,6 +68,10 @@ func (f *fakePods) Attach(_ context.Context, spec HostSpec) (Host, error) {
 	return p, nil
 }
 
+func (f *fakePods) Reattach(ctx context.Context, spec HostSpec) (Host, error) {
+	return f.Attach(ctx, spec)
+}
+
 func (f *fakePods) Clean(_ context.Context, dir string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -233,6 +237,39 @@ func TestRestartReattachesPodServers(t *testing.T) {
 	}
 	if pods.wasCleaned(c2.hostDir("alive")) {
 		t.Error("the live pod server's dir was cleaned")
+	}
+}
+
+// TestRestartReattachesStoppedPodServers: the pod server of a stopped
+// sandbox runs until Shutdown; after a daemon restart, Shutdown still ends
+// it (it is attached again, not started: a stopped sandbox whose pod
+// server is gone gets none).
+func TestRestartReattachesStoppedPodServers(t *testing.T) {
+	pods := newFakePods()
+	dir := stateDir(t)
+	c1 := newController(t, dir, pods)
+	for _, id := range []string{"stopped", "stopped-gone"} {
+		mustStart(t, c1, id, forked)
+		if _, err := c1.Stop(bg(), &api.ControllerStopRequest{SandboxID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c1.Close(context.Background())
+	p := pods.servers[c1.socketPath("stopped")]
+	delete(pods.servers, c1.socketPath("stopped-gone"))
+
+	c2 := newController(t, dir, pods)
+	if _, err := c2.Shutdown(bg(), &api.ControllerShutdownRequest{SandboxID: "stopped"}); err != nil {
+		t.Fatal(err)
+	}
+	if !p.shutdown {
+		t.Error("Shutdown after a restart left the stopped sandbox's pod server running")
+	}
+	if _, ok := pods.servers[c2.socketPath("stopped-gone")]; ok {
+		t.Error("a pod server was started for a stopped sandbox")
+	}
+	if _, err := c2.Shutdown(bg(), &api.ControllerShutdownRequest{SandboxID: "stopped-gone"}); err != nil {
+		t.Fatal(err)
 	}
 }
 

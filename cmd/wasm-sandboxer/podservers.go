@@ -81,6 +81,12 @@ func (f forkedHosting) Attach(ctx context.Context, spec sandboxer.HostSpec) (san
 	return f.host(spec, cl), nil
 }
 
+// Reattach attaches again to a stopped sandbox's pod server, which runs
+// until the sandbox is shut down.
+func (f forkedHosting) Reattach(ctx context.Context, spec sandboxer.HostSpec) (sandboxer.Host, error) {
+	return f.Attach(ctx, spec)
+}
+
 // Clean removes what a pod server that is gone left in dir: its forked
 // runtime's state (mounts, job dirs).
 func (forkedHosting) Clean(_ context.Context, dir string) error { return forked.RemoveState(dir) }

@@ -5,6 +5,7 @@ package k8s
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -216,6 +217,16 @@ func criContainers(t *testing.T, ns string) []string {
 // daemonSandboxes are the ids of the sandboxes wasm-sandboxer holds.
 func daemonSandboxes(t *testing.T) []string {
 	t.Helper()
+	var ids []string
+	for _, s := range daemonReport(t).Sandboxes {
+		ids = append(ids, s.ID)
+	}
+	return ids
+}
+
+// daemonReport is wasm-sandboxer status's.
+func daemonReport(t *testing.T) status.Report {
+	t.Helper()
 	b, err := exec.Command(filepath.Join(shared.out, "bin", "wasm-sandboxer"), "status", "--json",
 		"--address", filepath.Join(shared.dir, "sandboxer.sock")).Output()
 	if err != nil {
@@ -225,11 +236,27 @@ func daemonSandboxes(t *testing.T) []string {
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatalf("wasm-sandboxer status: %v", err)
 	}
-	var ids []string
-	for _, s := range r.Sandboxes {
-		ids = append(ids, s.ID)
+	return r
+}
+
+// podServerRuns says whether a pod server process of sandbox id runs.
+func podServerRuns(t *testing.T, id string) bool {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return ids
+	for _, f := range procs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) >= 3 && args[1] == "pod-server" && args[2] == id {
+			return true
+		}
+	}
+	return false
 }
 
 // waitGone waits until containerd has no pod or container of ns left and

@@ -4,6 +4,7 @@ package k8s
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +17,38 @@ import (
 // (its pod server outlives the daemon), so its container is never
 // restarted; a goroutine-mode module ended with the daemon, containerd
 // reports it exited (137) and kubelet restarts the container per the pod's
-// restartPolicy. New pods of both classes schedule and run afterwards.
+// restartPolicy. New pods of both classes schedule and run afterwards. A
+// forked pod that had finished (its sandbox stopped, its pod server
+// waiting for the sandbox's removal) is removed afterwards with nothing
+// left running.
 func TestSandboxerKilled(t *testing.T) {
 	ns := newNamespace(t)
+	apply(t, ns, `apiVersion: v1
+kind: Pod
+metadata: {name: done-forked}
+spec:
+  runtimeClassName: wasm-forked
+  restartPolicy: Never
+  containers: [{name: hello, image: `+helloImage+`, imagePullPolicy: Never}]
+`)
+	eventually(t, 2*time.Minute, "done-forked Succeeded", func() (bool, string) {
+		p := getPod(t, ns, "done-forked")
+		return p.Status.Phase == corev1.PodSucceeded, podSummary([]corev1.Pod{p})
+	})
+	done := criPods(t, ns)
+	if len(done) != 1 {
+		t.Fatalf("CRI pods of done-forked: %v", done)
+	}
+	var doneID string // the sandbox's full id (crictl's is short)
+	eventually(t, time.Minute, "done-forked's sandbox stopped, its pod server running", func() (bool, string) {
+		for _, s := range daemonReport(t).Sandboxes {
+			if strings.HasPrefix(s.ID, done[0]) {
+				doneID = s.ID
+				return s.Phase == "stopped" && podServerRuns(t, s.ID), fmt.Sprintf("%+v", s)
+			}
+		}
+		return false, "not in wasm-sandboxer status"
+	})
 	for _, rc := range runtimeClasses {
 		apply(t, ns, keeperPod("keeper-"+rc, rc))
 	}
@@ -64,6 +94,16 @@ func TestSandboxerKilled(t *testing.T) {
 		apply(t, ns, keeperPod("after-"+rc, rc))
 		waitRunning(t, ns, "after-"+rc)
 	}
+	// The pod that had finished before the restart: removed, its pod
+	// server ends (the restarted daemon attached to it again).
+	kubectl(t, "-n", ns, "delete", "pod", "done-forked", "--timeout=60s")
+	eventually(t, 3*time.Minute, "done-forked's sandbox removed", func() (bool, string) {
+		ids := daemonSandboxes(t)
+		return !slices.Contains(ids, doneID), fmt.Sprintf("wasm-sandboxer holds %v", ids)
+	})
+	eventually(t, 30*time.Second, "done-forked's pod server gone", func() (bool, string) {
+		return !podServerRuns(t, doneID), "pod server " + doneID + " still runs"
+	})
 }
 
 func keeperPod(name, runtimeClass string) string {
