@@ -185,9 +185,16 @@ spec:
 			t.Fatalf("ip route get %s: %v: %s, want it through the devenv bridge", svc.Spec.ClusterIP, err, b)
 		}
 
+		// kube-proxy programs what the EndpointSlice lists, and syncs at
+		// most once a second: first all replicas listed ready.
+		eventually(t, time.Minute, "the Service's EndpointSlice lists every replica ready", func() (bool, string) {
+			b, err := shared.kubectl("", "-n", ns, "get", "endpointslices", "-l", "kubernetes.io/service-name=web",
+				"-o", "jsonpath={range .items[*].endpoints[?(@.conditions.ready==true)]}{.targetRef.name} {end}")
+			return err == nil && len(strings.Fields(string(b))) == replicas, string(b)
+		})
 		// Each answer names the replica (HOSTNAME, the pod's name): ask
-		// until every replica has answered: at most 300 requests in 2
-		// minutes.
+		// until every replica has answered, at most 2,000 requests in 2
+		// minutes, paced so that kube-proxy's next sync lands among them.
 		want := make(map[string]bool)
 		for _, p := range ps {
 			want[p.Name] = true
@@ -195,12 +202,14 @@ spec:
 		seen := make(map[string]int)
 		var last string
 		deadline := time.Now().Add(2 * time.Minute)
-		for i := 0; i < 300 && len(seen) < replicas && time.Now().Before(deadline); i++ {
+		for i := 0; i < 2000 && len(seen) < replicas && time.Now().Before(deadline); i++ {
+			if i > 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
 			code, body, err := webDo(http.MethodGet, url)
 			if err != nil || code != http.StatusOK {
 				// kube-proxy may not have synced the endpoints yet.
 				last = fmt.Sprintf("%d %q %v", code, body, err)
-				time.Sleep(200 * time.Millisecond)
 				continue
 			}
 			_, name, ok := strings.Cut(strings.TrimSpace(body), ") on ")
